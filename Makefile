@@ -1,0 +1,57 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is
+# here for day-to-day work. Every target installs what it needs first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+LOCK := uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
+export BIND ?= 127.0.0.1:8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run dev migrate test lint format lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+install: $(INSTALLED) ## Create .venv from the hash-locked requirements (idempotent)
+
+$(INSTALLED): requirements/dev.txt requirements/runtime.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if command -v uv >/dev/null 2>&1; then \
+		uv pip sync --quiet --require-hashes --compile-bytecode --python $(BIN)/python requirements/dev.txt; \
+	else \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.txt; \
+	fi
+	@touch $@
+
+migrate: install ## Create the database if missing and apply migrations
+	$(BIN)/python -m app.db.admin
+	$(BIN)/alembic upgrade head
+
+run: migrate ## Migrate, then serve under gunicorn on $(BIND)
+	exec $(BIN)/gunicorn -c gunicorn.conf.py
+
+dev: migrate ## Migrate, then serve with auto-reload (one process)
+	exec $(BIN)/uvicorn app.main:app --reload --host $(firstword $(subst :, ,$(BIND))) --port $(lastword $(subst :, ,$(BIND)))
+
+test: install ## Run the whole test suite against a real PostgreSQL
+	$(BIN)/pytest
+
+lint: install ## ruff, formatting and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict app tests gunicorn.conf.py migrations
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: install ## Re-resolve and hash-lock requirements/*.txt from pyproject.toml
+	$(BIN)/$(LOCK) -o requirements/runtime.txt
+	$(BIN)/$(LOCK) --group dev -c requirements/runtime.txt -o requirements/dev.txt
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,211 @@
+"""Settings: the only place the service reads its environment.
+
+Everything is validated when the process starts, so a bad deployment fails before
+it binds a port instead of on the first request that touches the broken value.
+Outside development and test, the rules that protect production (real secrets,
+an explicit database, no credentialed wildcard CORS) are enforced as well.
+"""
+
+import json
+from functools import lru_cache
+from typing import Annotated, Literal, Self
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+
+Environment = Literal["development", "test", "staging", "production"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+DEVELOPMENT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/app"
+# Both values are public (one is the default, one is in .env.example), so neither
+# may sign tokens anywhere real.
+DEVELOPMENT_JWT_SECRET_KEY = "development-only-insecure-jwt-secret-key"  # noqa: S105
+EXAMPLE_JWT_SECRET_KEY = "change-me-to-the-output-of-openssl-rand-hex-32"  # noqa: S105
+MIN_SECRET_LENGTH = 32
+
+_POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg"}
+
+
+class ConfigurationError(Exception):
+    """Raised when the environment does not describe a runnable service.
+
+    The message names every offending variable and never echoes a value, so it is
+    safe to print as the single line a failed start-up leaves behind.
+    """
+
+    def as_log_line(self) -> str:
+        return json.dumps(
+            {"level": "critical", "event": "invalid configuration", "detail": str(self)}
+        )
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URL spellings hosting providers hand out and return an asyncpg URL.
+
+    libpq's ``sslmode`` becomes asyncpg's ``ssl`` so TLS can be asked for in the URL alone.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in _POSTGRES_SCHEMES:
+        raise ValueError("must start with postgresql://, postgres:// or postgresql+asyncpg://")
+    if not parts.hostname or not parts.path.strip("/"):
+        raise ValueError("must name a host and a database")
+    query = [("ssl" if key == "sslmode" else key, value) for key, value in parse_qsl(parts.query)]
+    return urlunsplit(parts._replace(scheme="postgresql+asyncpg", query=urlencode(query)))
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, read from the environment and an optional ``.env`` file."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+        hide_input_in_errors=True,
+    )
+
+    environment: Environment = "development"
+    app_name: str = Field(default="fastapi-service", min_length=1, max_length=64)
+    app_version: str = Field(default="0.1.0", min_length=1, max_length=64)
+
+    log_level: LogLevel = "INFO"
+    log_format: Literal["json", "console"] | None = None
+
+    database_url: SecretStr | None = None
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_max_overflow: int = Field(default=5, ge=0, le=100)
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
+    db_pool_recycle: int = Field(default=1800, ge=-1)
+    db_pool_pre_ping: bool = True
+    db_statement_timeout_ms: int = Field(default=15_000, ge=0)
+    db_connect_timeout: float = Field(default=5.0, gt=0, le=120)
+    db_max_connections: int = Field(default=100, ge=1)
+
+    cors_allow_origins: Annotated[list[str], NoDecode] = []
+    cors_allow_credentials: bool = False
+
+    jwt_secret_key: SecretStr | None = None
+    sentry_dsn: SecretStr | None = None
+
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    ready_timeout: float = Field(default=1.0, gt=0, le=30)
+    ready_cache_seconds: float = Field(default=1.0, ge=0, le=30)
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    bind: str | None = None
+    web_concurrency: int | None = Field(default=None, ge=1)
+    max_workers: int | None = Field(default=None, ge=1)
+    gunicorn_timeout: int = Field(default=60, ge=1)
+    gunicorn_graceful_timeout: int = Field(default=30, ge=1)
+    gunicorn_keepalive: int = Field(default=5, ge=1)
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+
+    @property
+    def is_local(self) -> bool:
+        """Development and test may run on built-in, publicly known defaults."""
+        return self.environment in ("development", "test")
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "console"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "console" if self.environment == "development" else "json"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        assert self.database_url is not None  # noqa: S101  (guaranteed by the validator)
+        return self.database_url.get_secret_value()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", "bind", "sentry_dsn", "database_url", "jwt_secret_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``FOO=`` in a .env or a manifest means "not set", not "set to nothing"."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr:
+        if value is None:
+            if info.data.get("environment") in ("development", "test"):
+                return SecretStr(DEVELOPMENT_DATABASE_URL)
+            raise ValueError("required outside development and test")
+        return SecretStr(normalise_database_url(value.get_secret_value()))
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept ``a,b`` as well as ``["a", "b"]``: both forms are common in manifests."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [origin.strip() for origin in text.split(",") if origin.strip()]
+
+    @field_validator("cors_allow_credentials")
+    @classmethod
+    def _no_credentialed_wildcard(cls, value: bool, info: ValidationInfo) -> bool:  # noqa: FBT001
+        if value and "*" in info.data.get("cors_allow_origins", []):
+            raise ValueError("cannot be true while CORS_ALLOW_ORIGINS contains '*'")
+        return value
+
+    @field_validator("jwt_secret_key")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr:
+        local = info.data.get("environment") in ("development", "test")
+        if value is None:
+            if local:
+                return SecretStr(DEVELOPMENT_JWT_SECRET_KEY)
+            raise ValueError("required outside development and test")
+        secret = value.get_secret_value()
+        if not local:
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+            if secret in (DEVELOPMENT_JWT_SECRET_KEY, EXAMPLE_JWT_SECRET_KEY):
+                raise ValueError("is a published example value; generate a real secret")
+        return value
+
+    @field_validator("max_workers")
+    @classmethod
+    def _max_workers_not_below_concurrency(cls, value: int | None, info: ValidationInfo) -> int | None:
+        concurrency = info.data.get("web_concurrency")
+        if value is not None and concurrency is not None and concurrency > value:
+            raise ValueError("is lower than WEB_CONCURRENCY")
+        return value
+
+    def public_summary(self) -> dict[str, object]:
+        """The settings worth logging at boot: no secrets, no URLs that may carry one."""
+        return {
+            "environment": self.environment,
+            "version": self.app_version,
+            "log_level": self.log_level,
+            "log_format": self.resolved_log_format,
+        }
+
+    @classmethod
+    def load(cls) -> Self:
+        """Read the environment, turning validation failures into one readable error."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            problems = [
+                f"{'.'.join(str(part) for part in error['loc']).upper()}: "
+                f"{error['msg'].removeprefix('Value error, ')}"
+                for error in exc.errors(include_url=False, include_input=False, include_context=False)
+            ]
+            raise ConfigurationError("; ".join(problems)) from None
+        except SettingsError as exc:
+            raise ConfigurationError(str(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once on first use (never at import)."""
+    return Settings.load()

@@ -1,0 +1,88 @@
+"""Structured logging: one line per event, one shape for every logger in the process.
+
+structlog renders our own events; the standard library's loggers (uvicorn, gunicorn,
+SQLAlchemy, alembic) are routed through the same processors, so in production every
+line the process prints is one JSON object carrying the request ID.
+"""
+
+import logging
+import sys
+from typing import Any
+
+import orjson
+import structlog
+from structlog.tracebacks import ExceptionDictTransformer
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from app.core.config import Settings
+from app.core.context import request_id_var
+from app.core.redaction import redact
+
+# Our middleware writes the access log; uvicorn's own would be a second, unstructured one.
+_SILENCED_LOGGERS = ("uvicorn.access", "gunicorn.access")
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "gunicorn.error")
+
+
+def add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    request_id = request_id_var.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    redacted: EventDict = redact(event_dict)
+    return redacted
+
+
+def _json_dumps(event_dict: EventDict, **_: Any) -> str:
+    return orjson.dumps(event_dict, default=repr).decode()
+
+
+def _renderer(settings: Settings) -> list[Processor]:
+    if settings.resolved_log_format == "console":
+        return [structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())]
+    # Locals can hold passwords and tokens: tracebacks carry frames, never values.
+    tracebacks = structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+    return [tracebacks, structlog.processors.JSONRenderer(serializer=_json_dumps)]
+
+
+def configure_logging(settings: Settings) -> None:
+    """Configure structlog and the standard library for this process; safe to call again."""
+    level = logging.getLevelNamesMapping()[settings.log_level]
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_request_id,
+        redact_secrets,
+    ]
+    renderer = _renderer(settings)
+
+    structlog.configure(
+        processors=[*shared, *renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    # Servers give their loggers handlers of their own (uvicorn's worker copies
+    # gunicorn's); pointing each at this handler, not at the root, avoids doubled lines.
+    for name in _SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers = [handler]
+        server_logger.propagate = False
+    for name in _SILENCED_LOGGERS:
+        logging.getLogger(name).disabled = True
+    # SQLAlchemy logs every statement at INFO: far too much for a service log.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)

@@ -1,0 +1,48 @@
+"""Masking of credentials before data leaves the process (log lines, error reports).
+
+Matching is by key name, so a value is hidden wherever it appears: a header, a form
+field, an extra on a log call or a nested dictionary.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+_SENSITIVE_KEY_PARTS = (
+    "authorization",
+    "cookie",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "credential",
+    "dsn",
+)
+
+
+def is_sensitive_key(key: str) -> bool:
+    lowered = key.lower().replace("-", "_")
+    return any(part in lowered for part in _SENSITIVE_KEY_PARTS)
+
+
+def redact(value: Any) -> Any:
+    """Return ``value`` with the values of sensitive keys masked, at any depth.
+
+    A ``(name, value)`` pair counts as a key and its value, which covers ASGI and
+    WSGI header lists.
+    """
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED if isinstance(key, str) and is_sensitive_key(key) else redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str | bytes):  # noqa: PLR2004
+        name = value[0].decode("latin-1") if isinstance(value[0], bytes) else value[0]
+        return (value[0], REDACTED) if is_sensitive_key(name) else (value[0], redact(value[1]))
+    if isinstance(value, list | tuple):
+        return type(value)(redact(item) for item in value)
+    return value

@@ -1,0 +1,35 @@
+"""Error reporting to Sentry, off unless ``SENTRY_DSN`` is set.
+
+Nothing here runs per request: the request ID and the scrubbing are applied in
+``before_send``, only when an event is actually sent.
+"""
+
+from typing import Any
+
+import sentry_sdk
+
+from app.core.config import Settings
+from app.core.context import request_id_var
+from app.core.redaction import redact
+
+
+def scrub_event(event: Any, _hint: Any) -> Any:
+    """Tag the event with the request ID and mask every credential it carries."""
+    request_id = request_id_var.get()
+    if request_id is not None:
+        event.setdefault("tags", {})["request_id"] = request_id
+    return redact(event)
+
+
+def init_sentry(settings: Settings) -> None:
+    if settings.sentry_dsn is None:
+        return
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn.get_secret_value(),
+        environment=settings.environment,
+        release=settings.app_version,
+        send_default_pii=False,
+        include_local_variables=False,
+        traces_sample_rate=0.0,
+        before_send=scrub_event,
+    )

@@ -1,0 +1,47 @@
+"""Database administration for local development and tests: create the database.
+
+Production databases are provisioned by their platform; this exists so ``make run``
+works on a fresh PostgreSQL and the tests can make a throwaway database of their own.
+"""
+
+import asyncio
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.core.config import get_settings
+
+
+def maintenance_engine(url: str) -> AsyncEngine:
+    """An autocommit engine on the server's ``postgres`` database (CREATE DATABASE needs both)."""
+    server = make_url(url).set(database="postgres")
+    return create_async_engine(server, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+
+
+async def create_database_if_missing(url: str) -> bool:
+    """Create the database named in ``url``; return whether it had to be created."""
+    name = make_url(url).database
+    engine = maintenance_engine(url)
+    try:
+        async with engine.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if exists:
+                return False
+            quoted = engine.dialect.identifier_preparer.quote(str(name))
+            await connection.execute(text(f"CREATE DATABASE {quoted}"))
+            return True
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    created = asyncio.run(create_database_if_missing(get_settings().sqlalchemy_url))
+    database = make_url(get_settings().sqlalchemy_url).database
+    print(f"database {database!r} {'created' if created else 'already exists'}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The process's one async engine and its connection pool.
+
+Creating the engine opens no connection, so the service starts (and answers
+``/health``) while the database is down; the pool connects on first use and
+``pool_pre_ping`` replaces connections that died while the database was away.
+"""
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.core.config import Settings
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        settings.sqlalchemy_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=settings.db_pool_recycle,
+        pool_pre_ping=settings.db_pool_pre_ping,
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "server_settings": {
+                "application_name": settings.app_name,
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+            },
+        },
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Objects stay readable after commit: responses are built from them after the
+    # session has committed, and reloading them would cost a round trip each.
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,52 @@
+"""Process start-up and shutdown: what each worker owns, and the order it is released.
+
+Start-up connects to nothing, so a worker boots while the database is down; shutdown
+runs after the server has finished in-flight requests, then closes the pool.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypedDict
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.config import Settings
+from app.core.logging import configure_logging
+from app.core.sentry import init_sentry
+from app.db.engine import create_engine, create_sessionmaker
+from app.ops.draining import drain_on_sigterm
+from app.ops.readiness import ReadinessProbe
+
+logger = structlog.get_logger(__name__)
+
+
+class LifespanState(TypedDict):
+    """What every request sees as ``request.state``."""
+
+    db_sessionmaker: async_sessionmaker[AsyncSession]
+    readiness_probe: ReadinessProbe
+
+
+def build_lifespan(
+    settings: Settings,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[LifespanState]]:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[LifespanState]:
+        configure_logging(settings)
+        init_sentry(settings)
+        engine = create_engine(settings)
+        probe = ReadinessProbe(
+            engine, timeout=settings.ready_timeout, cache_seconds=settings.ready_cache_seconds
+        )
+        stop_draining_hook = drain_on_sigterm(probe)
+        logger.info("worker started", environment=settings.environment, version=settings.app_version)
+        try:
+            yield {"db_sessionmaker": create_sessionmaker(engine), "readiness_probe": probe}
+        finally:
+            stop_draining_hook()
+            await engine.dispose()
+            logger.info("worker stopped, database pool closed")
+
+    return lifespan

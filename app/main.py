@@ -1,0 +1,47 @@
+"""Application factory: the one place that assembles the service.
+
+``app`` is what gunicorn and uvicorn import; tests build their own with
+``create_app(settings)``. Building the app reads settings and wires routes and
+middleware, nothing more: connections and logging start in the lifespan.
+"""
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from app.core.config import Settings, get_settings
+from app.core.context import REQUEST_ID_HEADER
+from app.core.errors import register_error_handlers
+from app.lifespan import build_lifespan
+from app.middleware.access_log import AccessLogMiddleware
+from app.middleware.body_limit import BodySizeLimitMiddleware
+from app.middleware.request_id import RequestIdMiddleware
+from app.ops.router import PROBE_PATHS
+from app.ops.router import router as ops_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title=settings.app_name,
+        version=settings.app_version,
+        lifespan=build_lifespan(settings),
+    )
+    register_error_handlers(app)
+    app.include_router(ops_router)
+
+    # Added innermost first: a request passes request ID, access log, CORS, body limit.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_allow_origins,
+        allow_credentials=settings.cors_allow_credentials,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+        expose_headers=[REQUEST_ID_HEADER],
+    )
+    app.add_middleware(AccessLogMiddleware, quiet_paths=PROBE_PATHS)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,69 @@
+"""Readiness: can this process serve traffic right now?
+
+Probes arrive from every kubelet, load balancer and curious human, so one check runs
+at a time, all concurrent callers share its result, and the result is reused for
+``READY_CACHE_SECONDS``. Each check runs under ``READY_TIMEOUT``: a database that
+hangs answers "not ready" in bounded time instead of tying up the probe.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessReport:
+    ready: bool
+    checks: dict[str, str] = field(default_factory=dict)
+
+
+class ReadinessProbe:
+    def __init__(self, engine: AsyncEngine, *, timeout: float, cache_seconds: float) -> None:
+        self._engine = engine
+        self._timeout = timeout
+        self._cache_seconds = cache_seconds
+        self._draining = False
+        self._last: ReadinessReport | None = None
+        self._last_at = 0.0
+        self._running: asyncio.Task[ReadinessReport] | None = None
+
+    def begin_draining(self) -> None:
+        """From now on report "not ready", so traffic moves away before the process exits."""
+        self._draining = True
+
+    async def check(self) -> ReadinessReport:
+        if self._draining:
+            return ReadinessReport(ready=False, checks={"shutdown": "draining"})
+        if self._last is not None and time.monotonic() - self._last_at < self._cache_seconds:
+            return self._last
+        if self._running is None:
+            self._running = asyncio.create_task(self._run_checks())
+        # Shielded: a caller that gives up must not cancel the check others wait on.
+        return await asyncio.shield(self._running)
+
+    async def _run_checks(self) -> ReadinessReport:
+        try:
+            database = await self._check_database()
+            report = ReadinessReport(ready=database == "ok", checks={"database": database})
+            self._last, self._last_at = report, time.monotonic()
+            return report
+        finally:
+            self._running = None
+
+    async def _check_database(self) -> str:
+        try:
+            async with asyncio.timeout(self._timeout), self._engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except TimeoutError:
+            logger.warning("readiness check timed out", check="database", timeout_s=self._timeout)
+            return "timeout"
+        except Exception as exc:  # noqa: BLE001  (any failure means "not ready", never a 500)
+            logger.warning("readiness check failed", check="database", error=type(exc).__name__)
+            return "unavailable"
+        return "ok"

@@ -1,0 +1,53 @@
+"""Alembic environment: online migrations over asyncpg, one runner at a time.
+
+A PostgreSQL advisory lock is taken inside the migration transaction, so two
+migration jobs started together (a re-run Job, two deploys racing) run one after
+the other: the second finds the schema already at head and does nothing.
+"""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.core.config import get_settings
+from app.core.logging import configure_logging
+from app.db.base import Base
+
+# Arbitrary but fixed: every migration runner of this service must use the same key.
+MIGRATION_LOCK_KEY = 4_242_001
+
+target_metadata = Base.metadata
+
+
+def _run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        compare_server_default=True,
+    )
+    with context.begin_transaction():
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    settings = get_settings()
+    configure_logging(settings)
+    # No statement timeout here: a migration may legitimately rewrite a large table.
+    engine = create_async_engine(
+        settings.sqlalchemy_url, connect_args={"timeout": settings.db_connect_timeout}
+    )
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run_migrations)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("Offline (--sql) migrations are not supported; run against a database.")
+asyncio.run(_run_online())
