@@ -41,7 +41,9 @@ def build_lifespan(
             engine, timeout=settings.ready_timeout, cache_seconds=settings.ready_cache_seconds
         )
         stop_draining_hook = drain_on_sigterm(probe)
-        logger.info("worker started", environment=settings.environment, version=settings.app_version)
+        logger.info(
+            "worker started", environment=settings.environment, version=settings.app_version
+        )
         try:
             yield {"db_sessionmaker": create_sessionmaker(engine), "readiness_probe": probe}
         finally:

@@ -15,6 +15,7 @@ from app.lifespan import build_lifespan
 from app.middleware.access_log import AccessLogMiddleware
 from app.middleware.body_limit import BodySizeLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
+from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.ops.router import PROBE_PATHS
 from app.ops.router import router as ops_router
 
@@ -29,8 +30,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_error_handlers(app)
     app.include_router(ops_router)
 
-    # Added innermost first: a request passes request ID, access log, CORS, body limit.
+    # Added innermost first: a request passes request ID, access log, CORS, the
+    # unhandled-error guard (inside CORS, so browsers can read a 500), body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allow_origins,

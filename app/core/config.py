@@ -123,7 +123,9 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("log_format", "bind", "sentry_dsn", "database_url", "jwt_secret_key", mode="before")
+    @field_validator(
+        "log_format", "bind", "sentry_dsn", "database_url", "jwt_secret_key", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``FOO=`` in a .env or a manifest means "not set", not "set to nothing"."""
@@ -151,7 +153,7 @@ class Settings(BaseSettings):
 
     @field_validator("cors_allow_credentials")
     @classmethod
-    def _no_credentialed_wildcard(cls, value: bool, info: ValidationInfo) -> bool:  # noqa: FBT001
+    def _no_credentialed_wildcard(cls, value: bool, info: ValidationInfo) -> bool:
         if value and "*" in info.data.get("cors_allow_origins", []):
             raise ValueError("cannot be true while CORS_ALLOW_ORIGINS contains '*'")
         return value
@@ -169,12 +171,14 @@ class Settings(BaseSettings):
             if len(secret) < MIN_SECRET_LENGTH:
                 raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
             if secret in (DEVELOPMENT_JWT_SECRET_KEY, EXAMPLE_JWT_SECRET_KEY):
-                raise ValueError("is a published example value; generate a real secret")
+                raise ValueError("is a published example value, not a secret: generate one")
         return value
 
     @field_validator("max_workers")
     @classmethod
-    def _max_workers_not_below_concurrency(cls, value: int | None, info: ValidationInfo) -> int | None:
+    def _max_workers_not_below_concurrency(
+        cls, value: int | None, info: ValidationInfo
+    ) -> int | None:
         concurrency = info.data.get("web_concurrency")
         if value is not None and concurrency is not None and concurrency > value:
             raise ValueError("is lower than WEB_CONCURRENCY")
@@ -198,7 +202,9 @@ class Settings(BaseSettings):
             problems = [
                 f"{'.'.join(str(part) for part in error['loc']).upper()}: "
                 f"{error['msg'].removeprefix('Value error, ')}"
-                for error in exc.errors(include_url=False, include_input=False, include_context=False)
+                for error in exc.errors(
+                    include_url=False, include_input=False, include_context=False
+                )
             ]
             raise ConfigurationError("; ".join(problems)) from None
         except SettingsError as exc:

@@ -2,24 +2,22 @@
 
 Clients parse one shape (``type``, ``title``, ``status``, ``detail``, ``instance``
 plus ``request_id``) whether the error came from validation, routing, a middleware
-or a bug. Details are written for the client; internals stay in the logs.
+or a bug (see ``app.middleware.unhandled_errors``). Details are written for the
+client; internals stay in the logs.
 """
 
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-from app.core.context import REQUEST_ID_HEADER, request_id_var
+from app.core.context import request_id_var
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-
-logger = structlog.get_logger(__name__)
 
 
 class ProblemResponse(JSONResponse):
@@ -68,20 +66,6 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     )
 
 
-async def _unhandled_exception(request: Request, exc: Exception) -> ProblemResponse:
-    logger.error("unhandled exception", path=request.url.path, exc_info=exc)
-    request_id = request_id_var.get()
-    # This handler runs outside the request-ID middleware, so it sets the header itself.
-    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
-    return problem_response(
-        HTTPStatus.INTERNAL_SERVER_ERROR,
-        "An unexpected error occurred. Quote the request ID when reporting it.",
-        instance=request.url.path,
-        headers=headers,
-    )
-
-
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unhandled_exception)

@@ -40,7 +40,7 @@ def redact(value: Any) -> Any:
             key: REDACTED if isinstance(key, str) and is_sensitive_key(key) else redact(item)
             for key, item in value.items()
         }
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str | bytes):  # noqa: PLR2004
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str | bytes):
         name = value[0].decode("latin-1") if isinstance(value[0], bytes) else value[0]
         return (value[0], REDACTED) if is_sensitive_key(name) else (value[0], redact(value[1]))
     if isinstance(value, list | tuple):

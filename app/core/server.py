@@ -26,7 +26,10 @@ def _cgroup_cpu_limit(cgroup_root: Path) -> float | None:
         if quota != "max" and period:
             return int(quota) / int(period)
         return None
-    v1_quota, v1_period = cgroup_root / "cpu" / "cpu.cfs_quota_us", cgroup_root / "cpu" / "cpu.cfs_period_us"
+    v1_quota, v1_period = (
+        cgroup_root / "cpu" / "cpu.cfs_quota_us",
+        cgroup_root / "cpu" / "cpu.cfs_period_us",
+    )
     if v1_quota.is_file() and v1_period.is_file():
         quota_us, period_us = int(v1_quota.read_text()), int(v1_period.read_text())
         if quota_us > 0 and period_us > 0:
@@ -58,7 +61,7 @@ def connection_budget(settings: Settings, workers: int) -> int:
     return workers * (settings.db_pool_size + settings.db_max_overflow)
 
 
-class GunicornLogger(Logger):
+class GunicornLogger(Logger):  # type: ignore[misc]  # gunicorn is untyped
     """Gunicorn's own log lines, rendered like every other line of the process."""
 
     def setup(self, cfg: Any) -> None:

@@ -5,7 +5,12 @@ Creating the engine opens no connection, so the service starts (and answers
 ``pool_pre_ping`` replaces connections that died while the database was away.
 """
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from app.core.config import Settings
 

@@ -20,7 +20,8 @@ def incoming_request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == _HEADER_KEY:
             if _VALID_REQUEST_ID.fullmatch(value):
-                return value.decode("ascii")
+                request_id: str = value.decode("ascii")
+                return request_id
             break
     return uuid4().hex
 
@@ -36,14 +37,14 @@ class RequestIdMiddleware:
 
         request_id = incoming_request_id(scope)
         header = (_HEADER_KEY, request_id.encode("ascii"))
-        # Deliberately not reset afterwards: the server runs each request in its own
-        # task (so nothing leaks between requests), and Starlette's outermost error
-        # handler, which runs after this returns, still needs the ID for the 500.
-        request_id_var.set(request_id)
+        token = request_id_var.set(request_id)
 
         async def send_with_request_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        await self.app(scope, receive, send_with_request_id)
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            request_id_var.reset(token)

@@ -63,7 +63,7 @@ class ReadinessProbe:
         except TimeoutError:
             logger.warning("readiness check timed out", check="database", timeout_s=self._timeout)
             return "timeout"
-        except Exception as exc:  # noqa: BLE001  (any failure means "not ready", never a 500)
+        except Exception as exc:
             logger.warning("readiness check failed", check="database", error=type(exc).__name__)
             return "unavailable"
         return "ok"

@@ -1,0 +1,50 @@
+"""The real application plus a few routes that only tests need.
+
+Server tests run it under real gunicorn (``tests.apps:create_test_app()``) to have a
+request that is slow, one that reads a body, one that fails, and one whose commit fails.
+"""
+
+import asyncio
+
+from fastapi import FastAPI, Request
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from app.core.config import Settings
+from app.db.session import SessionDep
+from app.main import create_app
+
+# Internal detail that belongs in the server's log and never in a response.
+INTERNAL_FAILURE_MESSAGE = "lock timeout on table internal_ledger_7f3a"
+
+
+class Written(BaseModel):
+    written: list[int]
+
+
+def create_test_app(settings: Settings | None = None) -> FastAPI:
+    app = create_app(settings)
+
+    @app.get("/test/slow")
+    async def slow(seconds: float = 2.0) -> dict[str, float]:
+        await asyncio.sleep(seconds)
+        return {"slept": seconds}
+
+    @app.post("/test/echo")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"received_bytes": len(await request.body())}
+
+    @app.post("/test/boom")
+    async def boom() -> None:
+        raise RuntimeError(INTERNAL_FAILURE_MESSAGE)
+
+    @app.post("/test/write", status_code=201)
+    async def write(values: list[int], session: SessionDep) -> Written:
+        """Insert into ``commit_probe``, whose unique constraint is only checked at commit."""
+        for value in values:
+            await session.execute(
+                text("INSERT INTO commit_probe (value) VALUES (:v)"), {"v": value}
+            )
+        return Written(written=values)
+
+    return app

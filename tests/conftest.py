@@ -1,0 +1,134 @@
+"""Shared fixtures: a throwaway PostgreSQL database per run, settings, and app clients.
+
+Every run creates its own database on the server named by ``TEST_DATABASE_URL``
+(default: the local server), migrates it with the real ``alembic upgrade head`` and
+drops it at the end. No PostgreSQL reachable is a failure, never a skip.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app.core.config import Settings, normalise_database_url
+from app.db.admin import create_database_if_missing, maintenance_engine
+from tests.apps import create_test_app
+
+ROOT = Path(__file__).resolve().parents[1]
+ALEMBIC = Path(sys.executable).with_name("alembic")
+DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SERVER_URL = normalise_database_url(os.environ.get("TEST_DATABASE_URL") or DEFAULT_SERVER_URL)
+
+
+def _server_reachable() -> str | None:
+    async def probe() -> None:
+        engine = maintenance_engine(SERVER_URL)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(asyncio.wait_for(probe(), timeout=5))
+    except Exception as exc:
+        return type(exc).__name__
+    return None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:  # noqa: ARG001  (hook signature)
+    error = _server_reachable()
+    if error is not None:
+        where = make_url(SERVER_URL).render_as_string(hide_password=True)
+        pytest.exit(
+            f"No PostgreSQL at {where} ({error}): start one with `docker compose up -d db` "
+            "or set TEST_DATABASE_URL=postgresql://user:password@host:port/postgres",
+            returncode=2,
+        )
+
+
+def database_url_for(name: str) -> str:
+    return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def alembic(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``alembic`` command, as the migration job does."""
+    env = {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "test"}
+    return subprocess.run(
+        [str(ALEMBIC), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def drop_database(url: str) -> None:
+    engine = maintenance_engine(url)
+    try:
+        async with engine.connect() as connection:
+            name = engine.dialect.identifier_preparer.quote(str(make_url(url).database))
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def fresh_database() -> Iterator[Callable[[], str]]:
+    """A new, empty database; dropped when the test session ends."""
+    created: list[str] = []
+
+    def make() -> str:
+        url = database_url_for(f"test_{uuid4().hex[:16]}")
+        asyncio.run(create_database_if_missing(url))
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        asyncio.run(drop_database(url))
+
+
+@pytest.fixture(scope="session")
+def database_url(fresh_database: Callable[[], str]) -> str:
+    """The run's database, migrated to head."""
+    url = fresh_database()
+    result = alembic(url, "upgrade", "head")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return url
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, environment="test", database_url=database_url, **overrides)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the in-process app (with the test routes), its lifespan running."""
+    app = create_test_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client

@@ -1,0 +1,106 @@
+"""Run the real server (``gunicorn -c gunicorn.conf.py``) as a child process for tests.
+
+Output is collected line by line on a thread, so tests can assert on exactly what the
+process printed, and the process is always stopped, even when a test fails.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class GunicornServer:
+    def __init__(self, env: Mapping[str, str], *, app: str | None = None) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "BIND": f"127.0.0.1:{self.port}"}
+        self.app = app
+        self.lines: list[str] = []
+        self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[str]:
+        assert self._process is not None, "server not started"
+        return self._process
+
+    def start(self, timeout: float = 20) -> Self:
+        command = [str(GUNICORN), "-c", "gunicorn.conf.py", *([self.app] if self.app else [])]
+        self._process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group, so cleanup reaches the workers
+        )
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+        self._wait_until_healthy(timeout)
+        return self
+
+    def _collect(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def _wait_until_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output}")
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise TimeoutError(f"server not healthy after {timeout}s:\n{self.output}")
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def terminate(self, timeout: float = 30) -> int:
+        """Send SIGTERM, as Kubernetes does, and return the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait(timeout=10)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if self._process.stdout is not None:
+            self._process.stdout.close()

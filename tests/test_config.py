@@ -1,0 +1,383 @@
+"""Settings fail fast: every production rule refuses a bad environment with one safe message.
+
+Each rule is checked through ``Settings.load()`` on a real process environment, and
+once end to end: the real ``gunicorn -c gunicorn.conf.py`` exits before binding,
+printing a single JSON line that names every problem and never echoes the secret.
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from app.core.config import (
+    DEVELOPMENT_DATABASE_URL,
+    DEVELOPMENT_JWT_SECRET_KEY,
+    EXAMPLE_JWT_SECRET_KEY,
+    ConfigurationError,
+    Settings,
+)
+from tests.support.gunicorn import GUNICORN, ROOT, free_port
+
+STRONG_SECRET = "a-real-secret-" + "0123456789abcdef" * 3
+DATABASE_PASSWORD = "db-password-never-printed"
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "DATABASE_URL": f"postgresql://app:{DATABASE_PASSWORD}@db.internal:5432/app",
+    "JWT_SECRET_KEY": STRONG_SECRET,
+}
+SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
+NON_LOCAL = pytest.mark.parametrize("environment", ["production", "staging"])
+
+
+def without_settings_variables(environ: dict[str, str]) -> dict[str, str]:
+    """The environment minus anything Settings would read (names are case-insensitive)."""
+    return {key: value for key, value in environ.items() if key.upper() not in SETTINGS_VARIABLES}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No variable from the developer's shell and no stray ``.env`` reaches the tests."""
+    monkeypatch.chdir(tmp_path)
+    for key in os.environ.keys() - without_settings_variables(dict(os.environ)).keys():
+        monkeypatch.delenv(key)
+
+
+def load(monkeypatch: pytest.MonkeyPatch, **environ: str) -> Settings:
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    return Settings.load()
+
+
+def refusal(monkeypatch: pytest.MonkeyPatch, **environ: str) -> str:
+    """The message of the ConfigurationError that loading this environment raises."""
+    with pytest.raises(ConfigurationError) as caught:
+        load(monkeypatch, **environ)
+    return str(caught.value)
+
+
+def named_variables(message: str) -> set[str]:
+    """The variables a ``VAR: reason; VAR: reason`` message blames."""
+    return set(re.findall(r"(?:^|; )([A-Z][A-Z0-9_]*):", message))
+
+
+def test_valid_production_environment_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(monkeypatch, **PRODUCTION)
+
+    assert settings.environment == "production"
+    assert settings.sqlalchemy_url == (
+        f"postgresql+asyncpg://app:{DATABASE_PASSWORD}@db.internal:5432/app"
+    )
+    assert settings.jwt_secret_key is not None
+    assert settings.jwt_secret_key.get_secret_value() == STRONG_SECRET
+
+
+@NON_LOCAL
+def test_missing_database_url_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    message = refusal(monkeypatch, ENVIRONMENT=environment, JWT_SECRET_KEY=STRONG_SECRET)
+
+    assert named_variables(message) == {"DATABASE_URL"}
+
+
+@NON_LOCAL
+def test_missing_jwt_secret_is_refused_naming_it(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    message = refusal(monkeypatch, ENVIRONMENT=environment, DATABASE_URL=PRODUCTION["DATABASE_URL"])
+
+    assert named_variables(message) == {"JWT_SECRET_KEY"}
+
+
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "JWT_SECRET_KEY"])
+def test_production_treats_an_empty_value_as_missing(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    message = refusal(monkeypatch, **{**PRODUCTION, variable: "  "})
+
+    assert named_variables(message) == {variable}
+    assert "required" in message
+
+
+@NON_LOCAL
+def test_jwt_secret_shorter_than_32_characters_is_refused(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    short_secret = "s" * 31
+    message = refusal(
+        monkeypatch, **{**PRODUCTION, "ENVIRONMENT": environment, "JWT_SECRET_KEY": short_secret}
+    )
+
+    assert named_variables(message) == {"JWT_SECRET_KEY"}
+    assert "32" in message
+    assert short_secret not in message
+
+
+def test_production_accepts_jwt_secret_of_exactly_32_characters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load(monkeypatch, **{**PRODUCTION, "JWT_SECRET_KEY": "s" * 32})
+
+    assert settings.jwt_secret_key is not None
+    assert settings.jwt_secret_key.get_secret_value() == "s" * 32
+
+
+@NON_LOCAL
+@pytest.mark.parametrize(
+    "published_secret",
+    [
+        pytest.param(EXAMPLE_JWT_SECRET_KEY, id="example"),
+        pytest.param(DEVELOPMENT_JWT_SECRET_KEY, id="development"),
+    ],
+)
+def test_production_refuses_published_jwt_secret(
+    monkeypatch: pytest.MonkeyPatch, environment: str, published_secret: str
+) -> None:
+    message = refusal(
+        monkeypatch,
+        **{**PRODUCTION, "ENVIRONMENT": environment, "JWT_SECRET_KEY": published_secret},
+    )
+
+    assert named_variables(message) == {"JWT_SECRET_KEY"}
+    assert published_secret not in message
+
+
+def test_credentialed_wildcard_cors_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = refusal(
+        monkeypatch, **PRODUCTION, CORS_ALLOW_ORIGINS="*", CORS_ALLOW_CREDENTIALS="true"
+    )
+
+    assert named_variables(message) == {"CORS_ALLOW_CREDENTIALS"}
+    assert "CORS_ALLOW_ORIGINS" in message
+
+
+def test_wildcard_cors_without_credentials_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(monkeypatch, **PRODUCTION, CORS_ALLOW_ORIGINS="*")
+
+    assert settings.cors_allow_origins == ["*"]
+    assert settings.cors_allow_credentials is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DB_POOL_SIZE", "abc"),
+        ("DB_POOL_SIZE", "0"),
+        ("ENVIRONMENT", "prod"),
+        ("LOG_FORMAT", "xml"),
+        ("LOG_LEVEL", "verbose"),
+        ("CORS_ALLOW_ORIGINS", '["https://a.example"'),
+    ],
+)
+def test_invalid_value_is_refused_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    message = refusal(monkeypatch, **{**PRODUCTION, variable: value})
+
+    assert named_variables(message) == {variable}
+
+
+def test_several_problems_are_reported_together_in_one_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    short_secret = "tooshort-but-secret-value"
+    message = refusal(
+        monkeypatch,
+        ENVIRONMENT="production",
+        JWT_SECRET_KEY=short_secret,
+        DB_POOL_SIZE="abc",
+        LOG_FORMAT="xml",
+        CORS_ALLOW_ORIGINS="*",
+        CORS_ALLOW_CREDENTIALS="true",
+    )
+
+    assert named_variables(message) == {
+        "DATABASE_URL",
+        "JWT_SECRET_KEY",
+        "DB_POOL_SIZE",
+        "LOG_FORMAT",
+        "CORS_ALLOW_CREDENTIALS",
+    }
+    assert short_secret not in message
+
+
+def test_refused_database_url_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = refusal(
+        monkeypatch, **{**PRODUCTION, "DATABASE_URL": f"mysql://app:{DATABASE_PASSWORD}@db/app"}
+    )
+
+    assert named_variables(message) == {"DATABASE_URL"}
+    assert DATABASE_PASSWORD not in message
+    assert "mysql" not in message
+
+
+def test_valid_settings_never_show_their_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(monkeypatch, **PRODUCTION, SENTRY_DSN="https://sentry-key@sentry.example/1")
+
+    for text in (repr(settings), str(settings), json.dumps(settings.public_summary())):
+        assert STRONG_SECRET not in text
+        assert DATABASE_PASSWORD not in text
+        assert "sentry-key" not in text
+
+
+@pytest.mark.parametrize("environment", [None, "development", "test"])
+def test_local_environments_start_with_no_variables(
+    monkeypatch: pytest.MonkeyPatch, environment: str | None
+) -> None:
+    settings = load(monkeypatch, **({"ENVIRONMENT": environment} if environment else {}))
+
+    assert settings.environment == (environment or "development")
+    assert settings.sqlalchemy_url == DEVELOPMENT_DATABASE_URL
+    assert settings.jwt_secret_key is not None
+    assert settings.jwt_secret_key.get_secret_value() == DEVELOPMENT_JWT_SECRET_KEY
+    assert settings.cors_allow_origins == []
+    assert settings.cors_allow_credentials is False
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ("development", "console"),
+        ("test", "json"),
+        ("staging", "json"),
+        ("production", "json"),
+    ],
+)
+def test_log_format_defaults_to_console_only_in_development(
+    monkeypatch: pytest.MonkeyPatch, environment: str, expected: str
+) -> None:
+    settings = load(monkeypatch, **{**PRODUCTION, "ENVIRONMENT": environment})
+
+    assert settings.resolved_log_format == expected
+    assert settings.public_summary()["log_format"] == expected
+
+
+def test_explicit_log_format_overrides_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(monkeypatch, ENVIRONMENT="development", LOG_FORMAT="json")
+
+    assert settings.resolved_log_format == "json"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            "postgresql://app:pw@db.internal:5432/app",
+            "postgresql+asyncpg://app:pw@db.internal:5432/app",
+        ),
+        (
+            "postgres://app:pw@db.internal:5432/app",
+            "postgresql+asyncpg://app:pw@db.internal:5432/app",
+        ),
+        (
+            "postgresql+asyncpg://app:pw@db.internal:5432/app",
+            "postgresql+asyncpg://app:pw@db.internal:5432/app",
+        ),
+        (
+            "postgres://app:pw@db.internal/app?sslmode=require",
+            "postgresql+asyncpg://app:pw@db.internal/app?ssl=require",
+        ),
+        (
+            "postgresql://app:pw@db.internal/app?application_name=api&sslmode=require",
+            "postgresql+asyncpg://app:pw@db.internal/app?application_name=api&ssl=require",
+        ),
+    ],
+)
+def test_database_url_is_normalised_to_asyncpg(
+    monkeypatch: pytest.MonkeyPatch, given: str, expected: str
+) -> None:
+    settings = load(monkeypatch, **{**PRODUCTION, "DATABASE_URL": given})
+
+    assert settings.sqlalchemy_url == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://app:pw@db.internal:3306/app",
+        "sqlite:///app.db",
+        "postgresql://app:pw@db.internal:5432/",
+    ],
+)
+def test_database_url_that_is_not_a_postgres_database_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    message = refusal(monkeypatch, **{**PRODUCTION, "DATABASE_URL": url})
+
+    assert named_variables(message) == {"DATABASE_URL"}
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        pytest.param("https://a.example, https://b.example", id="comma-list"),
+        pytest.param('["https://a.example", "https://b.example"]', id="json-list"),
+    ],
+)
+def test_cors_origins_accept_comma_and_json_lists(
+    monkeypatch: pytest.MonkeyPatch, origins: str
+) -> None:
+    settings = load(monkeypatch, **PRODUCTION, CORS_ALLOW_ORIGINS=origins)
+
+    assert settings.cors_allow_origins == ["https://a.example", "https://b.example"]
+
+
+def test_lowercase_log_level_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load(monkeypatch, **PRODUCTION, LOG_LEVEL="debug")
+
+    assert settings.log_level == "DEBUG"
+
+
+def test_web_concurrency_above_max_workers_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = refusal(monkeypatch, **PRODUCTION, WEB_CONCURRENCY="9", MAX_WORKERS="8")
+
+    assert named_variables(message) == {"MAX_WORKERS"}
+    assert "WEB_CONCURRENCY" in message
+
+
+def test_web_concurrency_equal_to_max_workers_is_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load(monkeypatch, **PRODUCTION, WEB_CONCURRENCY="8", MAX_WORKERS="8")
+
+    assert (settings.web_concurrency, settings.max_workers) == (8, 8)
+
+
+def test_gunicorn_refuses_invalid_configuration_before_binding() -> None:
+    secret = "tooshort-but-secret-value"
+    port = free_port()
+    env = {
+        **without_settings_variables(dict(os.environ)),
+        "ENVIRONMENT": "production",
+        "JWT_SECRET_KEY": secret,
+        "DB_POOL_SIZE": "abc",
+        "BIND": f"127.0.0.1:{port}",
+    }
+
+    result = subprocess.run(
+        [str(GUNICORN), "-c", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    assert lines[0].strip()
+    record = json.loads(lines[0])
+    assert record["level"] == "critical"
+    assert named_variables(record["detail"]) == {"DATABASE_URL", "JWT_SECRET_KEY", "DB_POOL_SIZE"}
+    assert secret not in result.stdout
+    assert "Traceback" not in result.stdout
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()

@@ -1,0 +1,123 @@
+"""Readiness: the database check, its deadline, shared runs, caching and draining."""
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator
+from types import FrameType
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.engine import create_engine
+from app.ops.readiness import ReadinessProbe
+from tests.apps import create_test_app
+from tests.conftest import make_settings
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_health_is_ok_without_touching_anything(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_reports_the_database_check(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(make_settings(database_url))
+    yield engine
+    await engine.dispose()
+
+
+def count_checkouts(engine: AsyncEngine) -> list[int]:
+    """Count real pool checkouts through SQLAlchemy's own event hook."""
+    checkouts = [0]
+
+    def on_checkout(*_: Any) -> None:
+        checkouts[0] += 1
+
+    event.listen(engine.sync_engine, "checkout", on_checkout)
+    return checkouts
+
+
+async def test_concurrent_probes_share_one_database_check(engine: AsyncEngine) -> None:
+    probe = ReadinessProbe(engine, timeout=1.0, cache_seconds=0.5)
+    checkouts = count_checkouts(engine)
+
+    reports = await asyncio.gather(*(probe.check() for _ in range(50)))
+
+    assert all(report.ready for report in reports)
+    assert checkouts[0] == 1
+
+
+async def test_result_is_reused_within_the_cache_window_then_refreshed(engine: AsyncEngine) -> None:
+    probe = ReadinessProbe(engine, timeout=1.0, cache_seconds=0.3)
+    checkouts = count_checkouts(engine)
+
+    await probe.check()
+    await probe.check()
+    assert checkouts[0] == 1
+    await asyncio.sleep(0.35)
+    await probe.check()
+    assert checkouts[0] == 2
+
+
+async def test_unreachable_database_is_not_ready_within_the_deadline(database_url: str) -> None:
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        url = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        engine = create_engine(make_settings(url))
+        probe = ReadinessProbe(engine, timeout=0.5, cache_seconds=0)
+        try:
+            assert (await probe.check()).ready
+            proxy.cut()
+            started = time.monotonic()
+            report = await probe.check()
+            elapsed = time.monotonic() - started
+            assert not report.ready
+            assert report.checks == {"database": "timeout"}
+            assert elapsed < 0.5 + 0.5
+            proxy.restore()
+            assert (await probe.check()).ready
+        finally:
+            await engine.dispose()
+
+
+async def test_sigterm_flips_readiness_to_draining_and_reaches_the_server_handler(
+    database_url: str,
+) -> None:
+    """The real signal, delivered to this process, with a stand-in for uvicorn's handler."""
+    received: list[int] = []
+
+    def server_handler(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, server_handler)
+    try:
+        app = create_test_app(make_settings(database_url))
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                assert (await client.get("/ready")).status_code == 200
+                signal.raise_signal(signal.SIGTERM)
+                response = await client.get("/ready")
+                health = await client.get("/health")
+        assert response.status_code == 503
+        assert response.json() == {"status": "unavailable", "checks": {"shutdown": "draining"}}
+        assert health.status_code == 200
+        assert received == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is server_handler  # restored at shutdown
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,165 @@
+"""The real server: gunicorn with uvicorn workers, started as production starts it.
+
+These tests prove what only a real process can: every printed line is JSON, secrets
+never reach the output, in-flight requests survive SIGTERM, and readiness follows
+the database through an outage without a restart.
+"""
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.gunicorn import GunicornServer
+from tests.support.tcp_proxy import TcpProxy
+
+TEST_APP = "tests.apps:create_test_app()"
+JWT_SECRET = secrets.token_hex(32)
+
+
+def production_env(database_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": JWT_SECRET,
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "",
+        **extra,
+    }
+
+
+def parsed_lines(server: GunicornServer) -> list[dict[str, object]]:
+    return [json.loads(line) for line in server.lines if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str) -> Iterator[GunicornServer]:
+    # trust auth ignores the password, so it can be real-looking and checked for in the output
+    url_with_password = database_url.replace("postgres@", "postgres:db-pass-5a7e91@", 1)
+    with GunicornServer(production_env(url_with_password), app=TEST_APP) as running:
+        yield running
+
+
+def test_probes_answer_under_gunicorn(server: GunicornServer) -> None:
+    health = httpx.get(f"{server.base_url}/health")
+    ready = httpx.get(f"{server.base_url}/ready")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+
+
+def test_chunked_oversized_body_is_refused_by_the_real_server(server: GunicornServer) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 65536
+
+    response = httpx.post(f"{server.base_url}/test/echo", content=chunks())
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_every_line_is_json_carries_request_ids_and_no_secret(server: GunicornServer) -> None:
+    bearer = "eyJhbGciOiJIUzI1NiJ9.bearer-token-9c4d"
+    cookie = "session-cookie-0b3f77"
+    password = "body-password-e51a2c"
+    failed = httpx.post(
+        f"{server.base_url}/test/boom",
+        headers={"Authorization": f"Bearer {bearer}", "X-Request-ID": "req-boom-1"},
+        cookies={"session": cookie},
+        json={"email": "a@example.com", "password": password},
+    )
+    missing = httpx.get(f"{server.base_url}/missing", headers={"X-Request-ID": "req-404-1"})
+    assert (failed.status_code, missing.status_code) == (500, 404)
+    time.sleep(0.3)  # let the workers flush their lines
+
+    lines = parsed_lines(server)  # raises if any line is not JSON
+    assert all(isinstance(line, dict) for line in lines)
+    by_request = {line.get("request_id") for line in lines}
+    assert {"req-boom-1", "req-404-1"} <= by_request
+    error = next(line for line in lines if line["event"] == "unhandled exception")
+    assert error["request_id"] == "req-boom-1"
+    assert error["level"] == "error"
+    access = next(line for line in lines if line.get("request_id") == "req-404-1")
+    assert access["event"] == "request"
+    assert {access["method"], access["path"], access["status"]} == {"GET", "/missing", 404}
+    assert isinstance(access["duration_ms"], float)
+    assert access["client"] == "127.0.0.1"
+
+    for secret in (bearer, cookie, password, JWT_SECRET, "db-pass-5a7e91"):
+        assert secret not in server.output
+
+
+def test_probe_requests_are_not_logged_at_info(server: GunicornServer) -> None:
+    httpx.get(f"{server.base_url}/health", headers={"X-Request-ID": "probe-quiet-1"})
+    httpx.get(f"{server.base_url}/ready", headers={"X-Request-ID": "probe-quiet-2"})
+    httpx.get(f"{server.base_url}/missing", headers={"X-Request-ID": "after-probes"})
+    time.sleep(0.3)
+    ids = {line.get("request_id") for line in parsed_lines(server)}
+    assert "after-probes" in ids
+    assert not {"probe-quiet-1", "probe-quiet-2"} & ids
+
+
+def test_boot_line_reports_workers_and_connection_budget(server: GunicornServer) -> None:
+    boot = next(line for line in parsed_lines(server) if line["event"] == "server ready")
+    assert boot["workers"] == 2
+    assert boot["db_connection_budget"] == 2 * (5 + 5)
+    assert boot["graceful_timeout_s"] == 30
+
+
+def test_sigterm_lets_in_flight_request_finish_and_exits_zero(database_url: str) -> None:
+    with GunicornServer(production_env(database_url), app=TEST_APP) as server:
+        assert httpx.get(f"{server.base_url}/ready").status_code == 200
+        result: dict[str, httpx.Response] = {}
+
+        def slow_request() -> None:
+            result["slow"] = httpx.get(f"{server.base_url}/test/slow?seconds=2", timeout=10)
+
+        in_flight = threading.Thread(target=slow_request)
+        in_flight.start()
+        time.sleep(0.5)  # the request is now sleeping inside a worker
+        code = server.terminate(timeout=20)
+        in_flight.join(timeout=10)
+
+    assert code == 0
+    assert result["slow"].status_code == 200
+    assert result["slow"].json() == {"slept": 2.0}
+    events = [line["event"] for line in parsed_lines(server)]
+    assert events.count("worker stopped, database pool closed") == 2
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.base_url}/health")
+
+
+def test_ready_fails_fast_on_database_outage_and_recovers_without_restart(
+    database_url: str,
+) -> None:
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        proxied = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        env = production_env(proxied, WEB_CONCURRENCY="1", READY_TIMEOUT="1")
+        with GunicornServer(env) as server:
+            ready = f"{server.base_url}/ready"
+            assert httpx.get(ready).status_code == 200
+
+            proxy.cut()
+            time.sleep(1.1)  # let the last good result age out of the readiness cache
+            started = time.monotonic()
+            outage = httpx.get(ready, timeout=10)
+            elapsed = time.monotonic() - started
+            assert outage.status_code == 503
+            assert outage.json() == {"status": "unavailable", "checks": {"database": "timeout"}}
+            assert elapsed < 1 + 0.5
+            assert httpx.get(f"{server.base_url}/health").status_code == 200
+
+            proxy.restore()
+            deadline = time.monotonic() + 10
+            while httpx.get(ready, timeout=5).status_code != 200:
+                assert time.monotonic() < deadline, (
+                    "not ready again 10 s after the database returned"
+                )
+                time.sleep(0.2)
+            booted = [line for line in server.lines if "Booting worker" in line]
+            assert len(booted) == 1  # the same worker recovered; nothing restarted
+            assert server.process.poll() is None

@@ -1,0 +1,169 @@
+"""Worker sizing honours the container: cgroup v2/v1 CPU quotas, affinity and the knobs.
+
+The cgroup files are real files under a temporary directory, read by the real code;
+the gunicorn configuration is checked with the real ``gunicorn --print-config``.
+"""
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.core.config import Settings
+from app.core.server import _cgroup_cpu_limit, connection_budget, usable_cpu_count, worker_count
+from tests.support.gunicorn import GUNICORN, ROOT
+
+AFFINITY_CPUS = len(os.sched_getaffinity(0))
+SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
+
+
+def settings_for(**overrides: Any) -> Settings:
+    return Settings(_env_file=None, environment="test", **overrides)
+
+
+def write_cgroup_v2(root: Path, cpu_max: str) -> None:
+    (root / "cpu.max").write_text(f"{cpu_max}\n")
+
+
+def write_cgroup_v1(root: Path, quota_us: str, period_us: str) -> None:
+    (root / "cpu").mkdir()
+    (root / "cpu" / "cpu.cfs_quota_us").write_text(f"{quota_us}\n")
+    (root / "cpu" / "cpu.cfs_period_us").write_text(f"{period_us}\n")
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "quota_cpus"),
+    [
+        ("100000 100000", 1),
+        ("150000 100000", 2),
+        ("50000 100000", 1),
+        ("400000 100000", 4),
+    ],
+)
+def test_cgroup_v2_quota_limits_usable_cpus(tmp_path: Path, cpu_max: str, quota_cpus: int) -> None:
+    write_cgroup_v2(tmp_path, cpu_max)
+
+    assert usable_cpu_count(tmp_path) == min(quota_cpus, AFFINITY_CPUS)
+
+
+def test_one_cpu_cgroup_v2_quota_gives_three_workers(tmp_path: Path) -> None:
+    write_cgroup_v2(tmp_path, "100000 100000")
+
+    cpus = usable_cpu_count(tmp_path)
+
+    assert cpus == 1
+    assert worker_count(settings_for(), cpus) == 3
+
+
+def test_cgroup_v2_without_quota_falls_back_to_affinity(tmp_path: Path) -> None:
+    write_cgroup_v2(tmp_path, "max 100000")
+
+    assert usable_cpu_count(tmp_path) == AFFINITY_CPUS
+
+
+@pytest.mark.parametrize(
+    ("quota_us", "period_us", "quota_cpus"),
+    [("200000", "100000", 2), ("100000", "100000", 1), ("25000", "100000", 1)],
+)
+def test_cgroup_v1_quota_limits_usable_cpus(
+    tmp_path: Path, quota_us: str, period_us: str, quota_cpus: int
+) -> None:
+    write_cgroup_v1(tmp_path, quota_us, period_us)
+
+    assert usable_cpu_count(tmp_path) == min(quota_cpus, AFFINITY_CPUS)
+
+
+def test_cgroup_v1_without_quota_falls_back_to_affinity(tmp_path: Path) -> None:
+    write_cgroup_v1(tmp_path, "-1", "100000")
+
+    assert usable_cpu_count(tmp_path) == AFFINITY_CPUS
+
+
+def test_no_cgroup_files_means_affinity_decides(tmp_path: Path) -> None:
+    assert usable_cpu_count(tmp_path) == AFFINITY_CPUS
+
+
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [
+        pytest.param(lambda root: write_cgroup_v2(root, "150000 100000"), 1.5, id="v2-quota"),
+        pytest.param(lambda root: write_cgroup_v2(root, "max 100000"), None, id="v2-max"),
+        pytest.param(lambda root: write_cgroup_v1(root, "800000", "100000"), 8.0, id="v1-quota"),
+        pytest.param(lambda root: write_cgroup_v1(root, "-1", "100000"), None, id="v1-unlimited"),
+        pytest.param(lambda _root: None, None, id="no-files"),
+    ],
+)
+def test_cgroup_quota_is_read_exactly_whatever_the_machine(
+    tmp_path: Path, write: Callable[[Path], None], expected: float | None
+) -> None:
+    write(tmp_path)
+
+    assert _cgroup_cpu_limit(tmp_path) == expected
+
+
+@pytest.mark.parametrize(
+    ("web_concurrency", "max_workers", "cpus", "expected"),
+    [
+        (None, None, 1, 3),
+        (None, None, 2, 5),
+        (None, None, 64, 129),
+        (3, None, 1, 3),
+        (3, None, 64, 3),
+        (None, 8, 64, 8),
+        (None, 8, 1, 3),
+        (3, 8, 64, 3),
+    ],
+)
+def test_workers_are_web_concurrency_or_two_per_cpu_plus_one_capped_by_max_workers(
+    web_concurrency: int | None, max_workers: int | None, cpus: int, expected: int
+) -> None:
+    settings = settings_for(web_concurrency=web_concurrency, max_workers=max_workers)
+
+    assert worker_count(settings, cpus) == expected
+
+
+@pytest.mark.parametrize(
+    ("pool_size", "max_overflow", "workers", "expected"),
+    [(5, 5, 3, 30), (10, 0, 4, 40), (1, 100, 1, 101), (20, 10, 129, 3870)],
+)
+def test_connection_budget_is_workers_times_pool_capacity(
+    pool_size: int, max_overflow: int, workers: int, expected: int
+) -> None:
+    settings = settings_for(db_pool_size=pool_size, db_max_overflow=max_overflow)
+
+    assert connection_budget(settings, workers) == expected
+
+
+def printed_workers(**environ: str) -> int:
+    """The ``workers`` value the real gunicorn configuration resolves to."""
+    env = {key: value for key, value in os.environ.items() if key.upper() not in SETTINGS_VARIABLES}
+    result = subprocess.run(
+        [str(GUNICORN), "-c", "gunicorn.conf.py", "--print-config"],
+        cwd=ROOT,
+        env={**env, **environ},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    values = [
+        value.strip()
+        for name, _, value in (line.partition("=") for line in result.stdout.splitlines())
+        if name.strip() == "workers"
+    ]
+    assert len(values) == 1, result.stdout
+    return int(values[0])
+
+
+def test_gunicorn_sizes_workers_from_usable_cpus() -> None:
+    expected = worker_count(Settings(_env_file=None), usable_cpu_count())
+
+    assert printed_workers() == expected
+
+
+def test_gunicorn_uses_web_concurrency_when_set() -> None:
+    assert printed_workers(WEB_CONCURRENCY="3") == 3
