@@ -1,23 +1,20 @@
 """Alembic environment: online migrations over asyncpg, one runner at a time.
 
-A PostgreSQL advisory lock is taken inside the migration transaction, so two
-migration jobs started together (a re-run Job, two deploys racing) run one after
-the other: the second finds the schema already at head and does nothing.
+An advisory lock (``app.db.migration_lock``) is taken inside the migration
+transaction, so two migration jobs started together (a re-run Job, two deploys
+racing) run one after the other: the second finds the schema at head and does nothing.
 """
 
 import asyncio
 
 from alembic import context
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import get_settings
 from app.core.logging import configure_logging
 from app.db.base import Base
-
-# Arbitrary but fixed: every migration runner of this service must use the same key.
-MIGRATION_LOCK_KEY = 4_242_001
+from app.db.migration_lock import acquire_migration_lock
 
 target_metadata = Base.metadata
 
@@ -30,7 +27,7 @@ def _run_migrations(connection: Connection) -> None:
         compare_server_default=True,
     )
     with context.begin_transaction():
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        acquire_migration_lock(connection)
         context.run_migrations()
 
 

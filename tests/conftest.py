@@ -61,13 +61,15 @@ def database_url_for(name: str) -> str:
     return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
 
 
-def alembic(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real ``alembic`` command, as the migration job does."""
+def alembic_command(database_url: str, *args: str) -> dict[str, Any]:
+    """Arguments for ``subprocess`` that run the real ``alembic``, as the migration job does."""
     env = {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "test"}
+    return {"args": [str(ALEMBIC), *args], "cwd": ROOT, "env": env}
+
+
+def alembic(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(ALEMBIC), *args],
-        cwd=ROOT,
-        env=env,
+        **alembic_command(database_url, *args),
         capture_output=True,
         text=True,
         timeout=60,
