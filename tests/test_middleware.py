@@ -4,11 +4,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from app.core.config import Settings
-from tests.apps import INTERNAL_FAILURE_MESSAGE, create_test_app
-from tests.conftest import make_settings
+from tests.apps import INTERNAL_FAILURE_MESSAGE
+from tests.conftest import app_client, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -63,16 +61,13 @@ async def test_unhandled_exception_is_a_generic_problem_with_request_id(
 
 @pytest.fixture
 async def cors_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings: Settings = make_settings(
+    settings = make_settings(
         database_url,
         cors_allow_origins="https://app.example,https://admin.example",
         cors_allow_credentials=True,
     )
-    app = create_test_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+    async with app_client(settings) as client:
+        yield client
 
 
 async def test_cors_preflight_from_allowed_origin_is_granted(

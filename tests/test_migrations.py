@@ -64,12 +64,12 @@ def test_upgrade_waits_while_another_runner_holds_the_lock(
 ) -> None:
     url = fresh_database()
 
-    async def scenario() -> tuple[bool, int]:
+    async def scenario() -> tuple[bool, subprocess.Popen[bytes]]:
         engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
         try:
             async with engine.connect() as holder:
                 await holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
-                job = subprocess.Popen(
+                job = subprocess.Popen(  # noqa: ASYNC220  (spawning returns at once; polled below)
                     **alembic_command(url, "upgrade", "head"), stdout=subprocess.DEVNULL
                 )
                 deadline = time.monotonic() + 20
@@ -81,11 +81,11 @@ def test_upgrade_waits_while_another_runner_holds_the_lock(
                 await holder.execute(
                     text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY}
                 )
-            return blocked, job.wait(timeout=60)
+            return blocked, job
         finally:
             await engine.dispose()
 
-    blocked, code = asyncio.run(scenario())
+    blocked, job = asyncio.run(scenario())
     assert blocked
-    assert code == 0
+    assert job.wait(timeout=60) == 0
     assert asyncio.run(current_revisions(url)) == [head_revision()]

@@ -9,14 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import create_engine
 from app.ops.readiness import ReadinessProbe
-from tests.apps import create_test_app
-from tests.conftest import make_settings
+from tests.conftest import app_client, make_settings
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.anyio
@@ -106,14 +104,11 @@ async def test_sigterm_flips_readiness_to_draining_and_reaches_the_server_handle
 
     previous = signal.signal(signal.SIGTERM, server_handler)
     try:
-        app = create_test_app(make_settings(database_url))
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                assert (await client.get("/ready")).status_code == 200
-                signal.raise_signal(signal.SIGTERM)
-                response = await client.get("/ready")
-                health = await client.get("/health")
+        async with app_client(make_settings(database_url)) as client:
+            assert (await client.get("/ready")).status_code == 200
+            signal.raise_signal(signal.SIGTERM)
+            response = await client.get("/ready")
+            health = await client.get("/health")
         assert response.status_code == 503
         assert response.json() == {"status": "unavailable", "checks": {"shutdown": "draining"}}
         assert health.status_code == 200

@@ -1,0 +1,70 @@
+"""The session-per-request dependency: commit before the response, rollback on error.
+
+``commit_probe`` has a unique constraint checked only at commit (DEFERRABLE INITIALLY
+DEFERRED), so a conflicting write succeeds inside the handler and fails at commit:
+the client must see that failure, never a 201 for rows that were not stored.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import alembic, app_client, make_settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def probe_database(fresh_database: Callable[[], str]) -> str:
+    url = fresh_database()
+    assert alembic(url, "upgrade", "head").returncode == 0
+
+    async def create_table() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "CREATE TABLE commit_probe (value integer, CONSTRAINT uq_commit_probe_value"
+                    " UNIQUE (value) DEFERRABLE INITIALLY DEFERRED)"
+                )
+            )
+        await engine.dispose()
+
+    asyncio.run(create_table())
+    return url
+
+
+@pytest.fixture
+async def probe_client(probe_database: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(make_settings(probe_database)) as client:
+        yield client
+
+
+async def stored_values(url: str) -> list[int]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return list(await connection.scalars(text("SELECT value FROM commit_probe ORDER BY 1")))
+    finally:
+        await engine.dispose()
+
+
+async def test_successful_write_is_committed_when_the_response_arrives(
+    probe_client: httpx.AsyncClient, probe_database: str
+) -> None:
+    response = await probe_client.post("/test/write", json=[1, 2])
+    assert response.status_code == 201
+    assert await stored_values(probe_database) == [1, 2]
+
+
+async def test_failed_commit_is_an_error_response_and_nothing_is_stored(
+    probe_client: httpx.AsyncClient, probe_database: str
+) -> None:
+    response = await probe_client.post("/test/write", json=[10, 10])
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert 10 not in await stored_values(probe_database)
