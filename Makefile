@@ -9,7 +9,7 @@ LOCK := uv pip compile pyproject.toml --universal --python-version 3.11 --genera
 export BIND ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev migrate test lint format lock clean
+.PHONY: help install run dev migrate test lint format lock clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -43,7 +43,7 @@ test: install ## Run the whole test suite against a real PostgreSQL
 lint: install ## ruff, formatting and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict app tests gunicorn.conf.py migrations
+	$(BIN)/mypy --strict app tests bench gunicorn.conf.py migrations
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -55,3 +55,6 @@ lock: install ## Re-resolve and hash-lock requirements/*.txt from pyproject.toml
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+bench: install ## Probe throughput under gunicorn with wrk (loopback, ~15 s)
+	$(BIN)/python -m bench.http_throughput

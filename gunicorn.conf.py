@@ -4,17 +4,12 @@ Every value comes from the validated settings (environment variables), so an inv
 configuration stops the master here, before any port is bound.
 """
 
-import sys
-
 import structlog
 
-from app.core.config import ConfigurationError, get_settings
+from app.core.config import get_settings_or_exit
 from app.core.server import GunicornLogger, connection_budget, usable_cpu_count, worker_count
 
-try:
-    settings = get_settings()
-except ConfigurationError as exc:
-    sys.exit(exc.as_log_line())
+settings = get_settings_or_exit()
 
 wsgi_app = "app.main:app"
 worker_class = "uvicorn_worker.UvicornWorker"

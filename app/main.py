@@ -8,7 +8,7 @@ middleware, nothing more: connections and logging start in the lifespan.
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, get_settings, get_settings_or_exit
 from app.core.context import REQUEST_ID_HEADER
 from app.core.errors import register_error_handlers
 from app.lifespan import build_lifespan
@@ -47,4 +47,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+app = create_app(get_settings_or_exit())

@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.core.config import get_settings
+from app.core.config import get_settings_or_exit
 from app.core.logging import configure_logging
 from app.db.base import Base
 from app.db.migration_lock import acquire_migration_lock
@@ -32,7 +32,7 @@ def _run_migrations(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    settings = get_settings()
+    settings = get_settings_or_exit()
     configure_logging(settings)
     # No statement timeout here: a migration may legitimately rewrite a large table.
     engine = create_async_engine(

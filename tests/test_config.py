@@ -354,6 +354,7 @@ def test_gunicorn_refuses_invalid_configuration_before_binding() -> None:
     env = {
         **without_settings_variables(dict(os.environ)),
         "ENVIRONMENT": "production",
+        "DATABASE_URL": "",  # empty counts as unset, and wins over a developer's .env
         "JWT_SECRET_KEY": secret,
         "DB_POOL_SIZE": "abc",
         "BIND": f"127.0.0.1:{port}",

@@ -7,6 +7,7 @@ an explicit database, no credentialed wildcard CORS) are enforced as well.
 """
 
 import json
+import sys
 from functools import lru_cache
 from typing import Annotated, Literal, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -215,3 +216,11 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once on first use (never at import)."""
     return Settings.load()
+
+
+def get_settings_or_exit() -> Settings:
+    """For entry points: on invalid configuration, exit 1 with one JSON line, no traceback."""
+    try:
+        return get_settings()
+    except ConfigurationError as exc:
+        sys.exit(exc.as_log_line())

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.core.config import get_settings
+from app.core.config import get_settings_or_exit
 
 
 def maintenance_engine(url: str) -> AsyncEngine:
@@ -38,8 +38,9 @@ async def create_database_if_missing(url: str) -> bool:
 
 
 def main() -> None:
-    created = asyncio.run(create_database_if_missing(get_settings().sqlalchemy_url))
-    database = make_url(get_settings().sqlalchemy_url).database
+    url = get_settings_or_exit().sqlalchemy_url
+    created = asyncio.run(create_database_if_missing(url))
+    database = make_url(url).database
     print(f"database {database!r} {'created' if created else 'already exists'}")  # noqa: T201
 
 

@@ -29,7 +29,7 @@ class ReadinessStatus(BaseModel):
     checks: dict[str, str]
 
 
-def get_readiness_probe(request: Request) -> ReadinessProbe:
+async def get_readiness_probe(request: Request) -> ReadinessProbe:
     return cast(ReadinessProbe, request.state.readiness_probe)
 
 
