@@ -20,6 +20,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings, normalise_database_url
 from app.db.admin import create_database_if_missing, maintenance_engine
@@ -126,6 +127,16 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
+
+
+async def fetch_column(database_url: str, query: str) -> list[Any]:
+    """The first column of a query's rows, read on a connection of its own."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return list(await connection.scalars(text(query)))
+    finally:
+        await engine.dispose()
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import alembic, app_client, make_settings
+from tests.conftest import alembic, app_client, fetch_column, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -45,12 +45,7 @@ async def probe_client(probe_database: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def stored_values(url: str) -> list[int]:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as connection:
-            return list(await connection.scalars(text("SELECT value FROM commit_probe ORDER BY 1")))
-    finally:
-        await engine.dispose()
+    return await fetch_column(url, "SELECT value FROM commit_probe ORDER BY 1")
 
 
 async def test_successful_write_is_committed_when_the_response_arrives(

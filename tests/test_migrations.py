@@ -13,16 +13,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.db.migration_lock import MIGRATION_LOCK_KEY
-from tests.conftest import alembic, alembic_command
+from tests.conftest import alembic, alembic_command, fetch_column
 
 
 async def current_revisions(database_url: str) -> list[str]:
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            return list(await connection.scalars(text("SELECT version_num FROM alembic_version")))
-    finally:
-        await engine.dispose()
+    return await fetch_column(database_url, "SELECT version_num FROM alembic_version")
 
 
 def head_revision() -> str:
