@@ -40,7 +40,7 @@ def build_lifespan(
         probe = ReadinessProbe(
             engine, timeout=settings.ready_timeout, cache_seconds=settings.ready_cache_seconds
         )
-        stop_draining_hook = drain_on_sigterm(probe)
+        stop_draining_hook = drain_on_sigterm(probe, settings.shutdown_drain_seconds)
         logger.info(
             "worker started", environment=settings.environment, version=settings.app_version
         )

@@ -1,7 +1,7 @@
 """Alembic environment: online migrations over asyncpg, one runner at a time.
 
-An advisory lock (``app.db.migration_lock``) is taken inside the migration
-transaction, so two migration jobs started together (a re-run Job, two deploys
+An advisory lock (``app.db.migration_lock``) is held around the migrations, so two
+migration jobs started together (a re-run Job, two deploys
 racing) run one after the other: the second finds the schema at head and does nothing.
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.core.config import get_settings_or_exit
 from app.core.logging import configure_logging
 from app.db.base import Base
-from app.db.migration_lock import acquire_migration_lock
+from app.db.migration_lock import migration_lock
 
 target_metadata = Base.metadata
 
@@ -26,8 +26,7 @@ def _run_migrations(connection: Connection) -> None:
         compare_type=True,
         compare_server_default=True,
     )
-    with context.begin_transaction():
-        acquire_migration_lock(connection)
+    with migration_lock(connection), context.begin_transaction():
         context.run_migrations()
 
 

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -23,8 +23,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.config import Settings, normalise_database_url
-from app.db.admin import create_database_if_missing, maintenance_engine
-from tests.apps import create_test_app
+
+# The suite must not be steered by the developer's shell: an exported ENVIRONMENT,
+# SENTRY_DSN or MAX_REQUEST_BODY_BYTES would change what the app does. This runs
+# before anything imports app.main, which reads the environment to build ``app``.
+_SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
+for _variable in [key for key in os.environ if key.upper() in _SETTINGS_VARIABLES]:
+    del os.environ[_variable]
+
+from app.db.admin import create_database_if_missing, maintenance_engine  # noqa: E402
+from tests.apps import create_test_app  # noqa: E402
+from tests.support.tcp_proxy import TcpProxy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ALEMBIC = Path(sys.executable).with_name("alembic")
@@ -58,6 +67,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:  # noqa: ARG001  (hook
             "TEST_DATABASE_URL=postgresql://user:password@host:port/postgres",
             returncode=2,
         )
+
+
+@contextmanager
+def database_behind_proxy(database_url: str) -> Iterator[tuple[TcpProxy, str]]:
+    """A TCP proxy in front of the test server, and ``database_url`` rewritten to use it."""
+    url = make_url(database_url)
+    with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port)
+        yield proxy, proxied.render_as_string(hide_password=False)
 
 
 def database_url_for(name: str) -> str:

@@ -46,7 +46,9 @@ def test_json_lines_carry_request_id_and_mask_secrets(capsys: pytest.CaptureFixt
     assert lines[0]["password"] == REDACTED
     assert lines[0]["user"] == "ada"
     assert lines[1]["logger"] == "third.party"
+    assert lines[1]["token"] == REDACTED
     assert "pw-2" not in str(lines)
+    assert "t-2" not in str(lines)
 
 
 def test_tracebacks_never_include_local_values(capsys: pytest.CaptureFixture[str]) -> None:

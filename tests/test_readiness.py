@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import create_engine
 from app.ops.readiness import ReadinessProbe
-from tests.conftest import app_client, make_settings
-from tests.support.tcp_proxy import TcpProxy
+from tests.conftest import app_client, database_behind_proxy, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -74,8 +73,7 @@ async def test_result_is_reused_within_the_cache_window_then_refreshed(engine: A
 
 
 async def test_unreachable_database_is_not_ready_within_the_deadline(database_url: str) -> None:
-    with TcpProxy("127.0.0.1", 5432) as proxy:
-        url = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    with database_behind_proxy(database_url) as (proxy, url):
         engine = create_engine(make_settings(url))
         probe = ReadinessProbe(engine, timeout=0.5, cache_seconds=0)
         try:
@@ -88,14 +86,15 @@ async def test_unreachable_database_is_not_ready_within_the_deadline(database_ur
             assert report.checks == {"database": "timeout"}
             assert elapsed < 0.5 + 0.5
             proxy.restore()
-            assert (await probe.check()).ready
+            deadline = time.monotonic() + 10
+            while not (await probe.check()).ready:
+                assert time.monotonic() < deadline, "not ready 10 s after the database returned"
+                await asyncio.sleep(0.1)
         finally:
             await engine.dispose()
 
 
-async def test_sigterm_flips_readiness_to_draining_and_reaches_the_server_handler(
-    database_url: str,
-) -> None:
+async def test_sigterm_drains_then_hands_over_to_the_server_handler(database_url: str) -> None:
     """The real signal, delivered to this process, with a stand-in for uvicorn's handler."""
     received: list[int] = []
 
@@ -104,15 +103,20 @@ async def test_sigterm_flips_readiness_to_draining_and_reaches_the_server_handle
 
     previous = signal.signal(signal.SIGTERM, server_handler)
     try:
-        async with app_client(make_settings(database_url)) as client:
+        settings = make_settings(database_url, shutdown_drain_seconds=0.3)
+        async with app_client(settings) as client:
             assert (await client.get("/ready")).status_code == 200
             signal.raise_signal(signal.SIGTERM)
-            response = await client.get("/ready")
+            draining = await client.get("/ready")
             health = await client.get("/health")
-        assert response.status_code == 503
-        assert response.json() == {"status": "unavailable", "checks": {"shutdown": "draining"}}
+            handed_over_at_once = list(received)
+            await asyncio.sleep(0.4)
+            handed_over_after_drain = list(received)
+        assert draining.status_code == 503
+        assert draining.json() == {"status": "unavailable", "checks": {"shutdown": "draining"}}
         assert health.status_code == 200
-        assert received == [signal.SIGTERM]
+        assert handed_over_at_once == []
+        assert handed_over_after_drain == [signal.SIGTERM]
         assert signal.getsignal(signal.SIGTERM) is server_handler  # restored at shutdown
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -7,15 +7,17 @@ the database through an outage without a restart.
 
 import json
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
+from tests.conftest import database_behind_proxy
 from tests.support.gunicorn import GunicornServer
-from tests.support.tcp_proxy import TcpProxy
 
 TEST_APP = "tests.apps:create_test_app()"
 JWT_SECRET = secrets.token_hex(32)
@@ -28,7 +30,7 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
         "JWT_SECRET_KEY": JWT_SECRET,
         "WEB_CONCURRENCY": "2",
         "LOG_LEVEL": "INFO",
-        "LOG_FORMAT": "",
+        "SHUTDOWN_DRAIN_SECONDS": "1",
         **extra,
     }
 
@@ -39,9 +41,9 @@ def parsed_lines(server: GunicornServer) -> list[dict[str, object]]:
 
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[GunicornServer]:
-    # trust auth ignores the password, so it can be real-looking and checked for in the output
-    url_with_password = database_url.replace("postgres@", "postgres:db-pass-5a7e91@", 1)
-    with GunicornServer(production_env(url_with_password), app=TEST_APP) as running:
+    with GunicornServer(
+        production_env(database_url, DB_MAX_CONNECTIONS="10"), app=TEST_APP
+    ) as running:
         yield running
 
 
@@ -62,7 +64,9 @@ def test_chunked_oversized_body_is_refused_by_the_real_server(server: GunicornSe
     assert response.headers["content-type"] == "application/problem+json"
 
 
-def test_every_line_is_json_carries_request_ids_and_no_secret(server: GunicornServer) -> None:
+def test_every_line_is_json_carries_request_ids_and_no_secret(
+    server: GunicornServer, database_url: str
+) -> None:
     bearer = "eyJhbGciOiJIUzI1NiJ9.bearer-token-9c4d"
     cookie = "session-cookie-0b3f77"
     password = "body-password-e51a2c"
@@ -89,8 +93,9 @@ def test_every_line_is_json_carries_request_ids_and_no_secret(server: GunicornSe
     assert isinstance(access["duration_ms"], float)
     assert access["client"] == "127.0.0.1"
 
-    for secret in (bearer, cookie, password, JWT_SECRET, "db-pass-5a7e91"):
-        assert secret not in server.output
+    database_password = make_url(database_url).password
+    for secret in (bearer, cookie, password, JWT_SECRET, database_password):
+        assert secret is None or secret not in server.output
 
 
 def test_probe_requests_are_not_logged_at_info(server: GunicornServer) -> None:
@@ -103,11 +108,17 @@ def test_probe_requests_are_not_logged_at_info(server: GunicornServer) -> None:
     assert not {"probe-quiet-1", "probe-quiet-2"} & ids
 
 
-def test_boot_line_reports_workers_and_connection_budget(server: GunicornServer) -> None:
-    boot = next(line for line in parsed_lines(server) if line["event"] == "server ready")
+def test_boot_lines_report_sizing_and_warn_about_the_connection_budget(
+    server: GunicornServer,
+) -> None:
+    lines = parsed_lines(server)
+    boot = next(line for line in lines if line["event"] == "server ready")
     assert boot["workers"] == 2
     assert boot["db_connection_budget"] == 2 * (5 + 5)
     assert boot["graceful_timeout_s"] == 30
+    warning = next(line for line in lines if line["level"] == "warning")
+    assert "DB_MAX_CONNECTIONS" in str(warning["event"])
+    assert (warning["db_connection_budget"], warning["db_max_connections"]) == (20, 10)
 
 
 def test_sigterm_lets_in_flight_request_finish_and_exits_zero(database_url: str) -> None:
@@ -121,9 +132,16 @@ def test_sigterm_lets_in_flight_request_finish_and_exits_zero(database_url: str)
         in_flight = threading.Thread(target=slow_request)
         in_flight.start()
         time.sleep(0.5)  # the request is now sleeping inside a worker
-        code = server.terminate(timeout=20)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # inside SHUTDOWN_DRAIN_SECONDS: still serving, no longer ready
+        draining = httpx.get(f"{server.base_url}/ready")
+        alive = httpx.get(f"{server.base_url}/health")
+        code = server.process.wait(timeout=20)
         in_flight.join(timeout=10)
 
+    assert draining.status_code == 503
+    assert draining.json() == {"status": "unavailable", "checks": {"shutdown": "draining"}}
+    assert alive.status_code == 200
     assert code == 0
     assert result["slow"].status_code == 200
     assert result["slow"].json() == {"slept": 2.0}
@@ -136,8 +154,7 @@ def test_sigterm_lets_in_flight_request_finish_and_exits_zero(database_url: str)
 def test_ready_fails_fast_on_database_outage_and_recovers_without_restart(
     database_url: str,
 ) -> None:
-    with TcpProxy("127.0.0.1", 5432) as proxy:
-        proxied = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    with database_behind_proxy(database_url) as (proxy, proxied):
         env = production_env(proxied, WEB_CONCURRENCY="1", READY_TIMEOUT="1")
         with GunicornServer(env) as server:
             ready = f"{server.base_url}/ready"

@@ -6,6 +6,7 @@ Outside development and test, the rules that protect production (real secrets,
 an explicit database, no credentialed wildcard CORS) are enforced as well.
 """
 
+import ipaddress
 import json
 import sys
 from functools import lru_cache
@@ -14,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+from sentry_sdk.utils import BadDsn, Dsn
 
 Environment = Literal["development", "test", "staging", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -25,7 +27,12 @@ DEVELOPMENT_JWT_SECRET_KEY = "development-only-insecure-jwt-secret-key"  # noqa:
 EXAMPLE_JWT_SECRET_KEY = "change-me-to-the-output-of-openssl-rand-hex-32"  # noqa: S105
 MIN_SECRET_LENGTH = 32
 
+LOCAL_ENVIRONMENTS = ("development", "test")
+
 _POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+asyncpg"}
+# URL query parameters asyncpg understands; libpq's sslmode is translated to ssl. Others
+# (channel_binding, connect_timeout, ...) would fail every connection, so they are refused.
+_ASYNCPG_URL_PARAMETERS = {"ssl", "target_session_attrs"}
 
 
 class ConfigurationError(Exception):
@@ -45,14 +52,43 @@ def normalise_database_url(url: str) -> str:
     """Accept the URL spellings hosting providers hand out and return an asyncpg URL.
 
     libpq's ``sslmode`` becomes asyncpg's ``ssl`` so TLS can be asked for in the URL alone.
+    Error messages never quote the URL: it may carry a password.
     """
     parts = urlsplit(url)
     if parts.scheme not in _POSTGRES_SCHEMES:
         raise ValueError("must start with postgresql://, postgres:// or postgresql+asyncpg://")
+    try:
+        parts.port  # noqa: B018  (parsing the port is the check)
+    except ValueError:
+        raise ValueError("has a port that is not a number from 0 to 65535") from None
     if not parts.hostname or not parts.path.strip("/"):
         raise ValueError("must name a host and a database")
     query = [("ssl" if key == "sslmode" else key, value) for key, value in parse_qsl(parts.query)]
+    unsupported = sorted({key for key, _ in query} - _ASYNCPG_URL_PARAMETERS)
+    if unsupported:
+        raise ValueError(f"has query parameters asyncpg does not support: {', '.join(unsupported)}")
     return urlunsplit(parts._replace(scheme="postgresql+asyncpg", query=urlencode(query)))
+
+
+def _check_bind(value: str) -> str:
+    """``host:port``, ``[ipv6]:port`` or ``unix:/path``, as gunicorn accepts."""
+    if value.startswith("unix:"):
+        return value
+    _, separator, port = value.rpartition(":")
+    if not separator or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be host:port (or unix:/path)")
+    return value
+
+
+def _check_forwarded_allow_ips(value: str) -> str:
+    """A comma-separated list of addresses or networks, or ``*`` (trust every peer)."""
+    for entry in (item.strip() for item in value.split(",")):
+        if entry != "*":
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError("must list IP addresses or networks, or be *") from None
+    return value
 
 
 class Settings(BaseSettings):
@@ -101,12 +137,8 @@ class Settings(BaseSettings):
     gunicorn_timeout: int = Field(default=60, ge=1)
     gunicorn_graceful_timeout: int = Field(default=30, ge=1)
     gunicorn_keepalive: int = Field(default=5, ge=1)
+    shutdown_drain_seconds: float = Field(default=5.0, ge=0, le=300)
     forwarded_allow_ips: str = "127.0.0.1,::1"
-
-    @property
-    def is_local(self) -> bool:
-        """Development and test may run on built-in, publicly known defaults."""
-        return self.environment in ("development", "test")
 
     @property
     def resolved_log_format(self) -> Literal["json", "console"]:
@@ -136,7 +168,7 @@ class Settings(BaseSettings):
     @classmethod
     def _database_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr:
         if value is None:
-            if info.data.get("environment") in ("development", "test"):
+            if info.data.get("environment") in LOCAL_ENVIRONMENTS:
                 return SecretStr(DEVELOPMENT_DATABASE_URL)
             raise ValueError("required outside development and test")
         return SecretStr(normalise_database_url(value.get_secret_value()))
@@ -162,7 +194,7 @@ class Settings(BaseSettings):
     @field_validator("jwt_secret_key")
     @classmethod
     def _strong_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr:
-        local = info.data.get("environment") in ("development", "test")
+        local = info.data.get("environment") in LOCAL_ENVIRONMENTS
         if value is None:
             if local:
                 return SecretStr(DEVELOPMENT_JWT_SECRET_KEY)
@@ -175,24 +207,34 @@ class Settings(BaseSettings):
                 raise ValueError("is a published example value, not a secret: generate one")
         return value
 
-    @field_validator("max_workers")
+    @field_validator("sentry_dsn")
     @classmethod
-    def _max_workers_not_below_concurrency(
-        cls, value: int | None, info: ValidationInfo
-    ) -> int | None:
-        concurrency = info.data.get("web_concurrency")
-        if value is not None and concurrency is not None and concurrency > value:
-            raise ValueError("is lower than WEB_CONCURRENCY")
+    def _sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                Dsn(value.get_secret_value())
+            except BadDsn:
+                raise ValueError("is not a valid Sentry DSN") from None
         return value
 
-    def public_summary(self) -> dict[str, object]:
-        """The settings worth logging at boot: no secrets, no URLs that may carry one."""
-        return {
-            "environment": self.environment,
-            "version": self.app_version,
-            "log_level": self.log_level,
-            "log_format": self.resolved_log_format,
-        }
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, value: str | None) -> str | None:
+        return None if value is None else _check_bind(value)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips(cls, value: str) -> str:
+        return _check_forwarded_allow_ips(value)
+
+    @field_validator("shutdown_drain_seconds")
+    @classmethod
+    def _drain_within_grace(cls, value: float, info: ValidationInfo) -> float:
+        """Draining runs inside gunicorn's graceful timeout, or workers are killed mid-drain."""
+        graceful = info.data.get("gunicorn_graceful_timeout")
+        if graceful is not None and value >= graceful:
+            raise ValueError("must be shorter than GUNICORN_GRACEFUL_TIMEOUT")
+        return value
 
     @classmethod
     def load(cls) -> Self:

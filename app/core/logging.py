@@ -40,15 +40,24 @@ def _json_dumps(event_dict: EventDict, **_: Any) -> str:
 
 
 def _renderer(settings: Settings) -> list[Processor]:
-    if settings.resolved_log_format == "console":
-        return [structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())]
     # Locals can hold passwords and tokens: tracebacks carry frames, never values.
+    if settings.resolved_log_format == "console":
+        return [
+            structlog.dev.ConsoleRenderer(
+                colors=sys.stdout.isatty(), exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
     tracebacks = structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
     return [tracebacks, structlog.processors.JSONRenderer(serializer=_json_dumps)]
 
 
 def configure_logging(settings: Settings) -> None:
-    """Configure structlog and the standard library for this process; safe to call again."""
+    """Configure structlog and the standard library for this process.
+
+    Called by the gunicorn master and again in each worker's lifespan, with the same
+    settings. Loggers cache their configuration on first use (it keeps the per-call
+    cost down), so a later call with other settings only reaches loggers not yet used.
+    """
     level = logging.getLevelNamesMapping()[settings.log_level]
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -71,7 +80,11 @@ def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(),
+                *shared,
+            ],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
         )
     )
@@ -84,6 +97,8 @@ def configure_logging(settings: Settings) -> None:
         server_logger = logging.getLogger(name)
         server_logger.handlers = [handler]
         server_logger.propagate = False
+    # Python warnings (deprecations, SQLAlchemy's) become log lines of the same shape.
+    logging.captureWarnings(True)
     for name in _SILENCED_LOGGERS:
         logging.getLogger(name).disabled = True
     # SQLAlchemy logs every statement at INFO: far too much for a service log.

@@ -6,6 +6,7 @@ field, an extra on a log call or a nested dictionary.
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 REDACTED = "[REDACTED]"
 
@@ -46,3 +47,9 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(redact(item) for item in value)
     return value
+
+
+def redact_query_string(query: str) -> str:
+    """Mask sensitive parameters of a URL query string (``?access_token=...``)."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(key, REDACTED if is_sensitive_key(key) else value) for key, value in pairs])

@@ -10,7 +10,7 @@ import sentry_sdk
 
 from app.core.config import Settings
 from app.core.context import request_id_var
-from app.core.redaction import redact
+from app.core.redaction import redact, redact_query_string
 
 
 def scrub_event(event: Any, _hint: Any) -> Any:
@@ -18,6 +18,9 @@ def scrub_event(event: Any, _hint: Any) -> Any:
     request_id = request_id_var.get()
     if request_id is not None:
         event.setdefault("tags", {})["request_id"] = request_id
+    request = event.get("request")
+    if isinstance(request, dict) and isinstance(request.get("query_string"), str):
+        request["query_string"] = redact_query_string(request["query_string"])
     return redact(event)
 
 

@@ -23,6 +23,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
+        # Statement errors would otherwise quote bound values (emails, tokens) into
+        # logs and error reports.
+        hide_parameters=True,
         connect_args={
             "timeout": settings.db_connect_timeout,
             "server_settings": {

@@ -1,8 +1,13 @@
 """The lock that makes concurrent migration runs take turns.
 
-A transaction-scoped PostgreSQL advisory lock: released by the commit or rollback
-that ends the migration, so a crashed runner can never leave it held.
+A session-level PostgreSQL advisory lock, held from before the first migration to
+after the last, even across migrations that commit on their own (``CREATE INDEX
+CONCURRENTLY`` in an autocommit block). If the runner dies, the database releases
+the lock with its session.
 """
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -11,6 +16,13 @@ from sqlalchemy.engine import Connection
 MIGRATION_LOCK_KEY = 4_242_001
 
 
-def acquire_migration_lock(connection: Connection) -> None:
-    """Block until no other migration runner holds the lock (call inside the transaction)."""
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+@contextmanager
+def migration_lock(connection: Connection) -> Iterator[None]:
+    """Block until no other migration runner holds the lock; hold it for the block."""
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.commit()

@@ -20,6 +20,10 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
+# The rest of an oversized body is never read, so the connection cannot be reused.
+_CLOSE = {"Connection": "close"}
+
+
 class BodySizeLimitMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -39,7 +43,10 @@ class BodySizeLimitMiddleware:
                 await self.app(scope, receive, send)
                 return
             response = problem_response(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, self.detail, instance=scope["path"]
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                self.detail,
+                instance=scope["path"],
+                headers=_CLOSE,
             )
             await response(scope, receive, send)
             return
@@ -54,7 +61,9 @@ class BodySizeLimitMiddleware:
                 if received > self.max_body_bytes:
                     # Raised into whatever is reading the body; the error handlers turn
                     # it into the same problem document as the declared case.
-                    raise HTTPException(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, self.detail)
+                    raise HTTPException(
+                        HTTPStatus.REQUEST_ENTITY_TOO_LARGE, self.detail, headers=_CLOSE
+                    )
             return message
 
         await self.app(scope, receive_within_limit, send)

@@ -42,7 +42,9 @@ class UnhandledErrorMiddleware:
             logger.exception("unhandled exception", method=scope["method"], path=scope["path"])
             sentry_sdk.capture_exception(exc)
             if response_started:
-                raise  # too late for a clean response: let the server drop the connection
+                # Too late for a clean response; returning with the body unfinished makes
+                # the server close the connection (re-raising would log it a second time).
+                return
             response = problem_response(
                 HTTPStatus.INTERNAL_SERVER_ERROR, GENERIC_DETAIL, instance=scope["path"]
             )

@@ -1,10 +1,13 @@
-"""Report "not ready" from the moment the process is asked to stop.
+"""Report "not ready" from the moment the process is asked to stop, then stop.
 
-The server (uvicorn under gunicorn) installs its own SIGTERM handler to shut down
-gracefully; this chains in front of it, so readiness flips to 503 at once while
-in-flight requests still finish.
+The server (uvicorn under gunicorn) installs its own SIGTERM handler, which closes
+the listening socket at once. This chains in front of it: readiness flips to 503
+first, the worker keeps serving for ``SHUTDOWN_DRAIN_SECONDS`` so load balancers
+see the 503 and move traffic away, and only then the server's graceful shutdown
+starts. A second SIGTERM skips the wait.
 """
 
+import asyncio
 import signal
 import threading
 from collections.abc import Callable
@@ -19,7 +22,7 @@ logger = structlog.get_logger(__name__)
 SignalHandler = Callable[[int, FrameType | None], object]
 
 
-def drain_on_sigterm(probe: ReadinessProbe) -> Callable[[], None]:
+def drain_on_sigterm(probe: ReadinessProbe, drain_seconds: float) -> Callable[[], None]:
     """Chain a draining step before the server's SIGTERM handler; return the undo.
 
     Does nothing when no server handler is installed (a bare process would simply
@@ -29,11 +32,16 @@ def drain_on_sigterm(probe: ReadinessProbe) -> Callable[[], None]:
     if not callable(previous) or threading.current_thread() is not threading.main_thread():
         return lambda: None
     server_handler: SignalHandler = previous
+    loop = asyncio.get_running_loop()
 
     def drain_then_stop(signum: int, frame: FrameType | None) -> None:
+        if probe.draining:
+            server_handler(signum, frame)
+            return
         probe.begin_draining()
-        logger.info("shutdown requested, readiness now reports draining")
-        server_handler(signum, frame)
+        logger.info("shutdown requested, draining before stop", drain_seconds=drain_seconds)
+        # Signal handlers must not touch the loop directly; this wakes it safely.
+        loop.call_soon_threadsafe(loop.call_later, drain_seconds, server_handler, signum, frame)
 
     signal.signal(signal.SIGTERM, drain_then_stop)
 

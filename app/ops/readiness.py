@@ -3,7 +3,9 @@
 Probes arrive from every kubelet, load balancer and curious human, so one check runs
 at a time, all concurrent callers share its result, and the result is reused for
 ``READY_CACHE_SECONDS``. Each check runs under ``READY_TIMEOUT``: a database that
-hangs answers "not ready" in bounded time instead of tying up the probe.
+hangs answers "not ready" in bounded time: callers stop waiting at the deadline even
+when tearing down a stalled connection takes longer, and that cleanup finishes in
+the background, still as the one shared check.
 """
 
 import asyncio
@@ -15,6 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = structlog.get_logger(__name__)
+
+DATABASE_CHECK = "database"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,10 @@ class ReadinessProbe:
         self._last_at = 0.0
         self._running: asyncio.Task[ReadinessReport] | None = None
 
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
     def begin_draining(self) -> None:
         """From now on report "not ready", so traffic moves away before the process exits."""
         self._draining = True
@@ -44,13 +52,17 @@ class ReadinessProbe:
             return self._last
         if self._running is None:
             self._running = asyncio.create_task(self._run_checks())
-        # Shielded: a caller that gives up must not cancel the check others wait on.
-        return await asyncio.shield(self._running)
+        try:
+            # Shielded: a caller that gives up must not cancel the check others wait on.
+            async with asyncio.timeout(self._timeout):
+                return await asyncio.shield(self._running)
+        except TimeoutError:
+            return ReadinessReport(ready=False, checks={DATABASE_CHECK: "timeout"})
 
     async def _run_checks(self) -> ReadinessReport:
         try:
             database = await self._check_database()
-            report = ReadinessReport(ready=database == "ok", checks={"database": database})
+            report = ReadinessReport(ready=database == "ok", checks={DATABASE_CHECK: database})
             self._last, self._last_at = report, time.monotonic()
             return report
         finally:
@@ -61,9 +73,16 @@ class ReadinessProbe:
             async with asyncio.timeout(self._timeout), self._engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except TimeoutError:
-            logger.warning("readiness check timed out", check="database", timeout_s=self._timeout)
+            logger.warning(
+                "readiness check timed out", check=DATABASE_CHECK, timeout_s=self._timeout
+            )
             return "timeout"
         except Exception as exc:
-            logger.warning("readiness check failed", check="database", error=type(exc).__name__)
+            logger.warning(
+                "readiness check failed",
+                check=DATABASE_CHECK,
+                error=type(exc).__name__,
+                detail=str(exc),
+            )
             return "unavailable"
         return "ok"

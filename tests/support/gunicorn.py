@@ -81,11 +81,6 @@ class GunicornServer:
     def output(self) -> str:
         return "\n".join(self.lines)
 
-    def terminate(self, timeout: float = 30) -> int:
-        """Send SIGTERM, as Kubernetes does, and return the exit code."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
-
     def __enter__(self) -> Self:
         return self.start()
 

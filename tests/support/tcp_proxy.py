@@ -1,9 +1,10 @@
 """A TCP proxy the tests put between the app and PostgreSQL to simulate outages.
 
-``cut()`` drops every open connection and then accepts new ones without forwarding
-them (a black hole: the hardest outage, where connects hang rather than fail);
-``restore()`` forwards again. It runs its own event loop in a thread so it keeps
-working while the test's loop, or a separate server process, is busy.
+``cut()`` is a network partition: bytes on open connections are silently dropped
+(nothing is reset, so reads hang) and new connections are accepted but never
+answered, so connects hang rather than fail: the hardest outage for a client.
+``restore()`` forwards again. The proxy runs its own event loop in a thread so it
+keeps working while the test's loop, or a separate server process, is busy.
 """
 
 import asyncio
@@ -37,36 +38,30 @@ class TcpProxy:
         _exc: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
-        self.cut()
-        asyncio.run_coroutine_threadsafe(self._close_server(), self._loop).result(timeout=5)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
 
     def cut(self) -> None:
-        """Black-hole new connections and reset the open ones."""
         self._forwarding = False
-        asyncio.run_coroutine_threadsafe(self._close_all(), self._loop).result(timeout=5)
 
     def restore(self) -> None:
         self._forwarding = True
 
-    async def _close_server(self) -> None:
+    async def _shutdown(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
-
-    async def _close_all(self) -> None:
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
 
     async def _handle(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
         self._writers.add(client_writer)
         if not self._forwarding:
-            return  # held open, never answered, until the next cut() or exit
+            return  # accepted, never answered: held open until the proxy exits
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -77,10 +72,10 @@ class TcpProxy:
             self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer)
         )
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+                if self._forwarding:  # during a cut, bytes vanish as on a dead link
+                    writer.write(data)
+                    await writer.drain()
         writer.transport.abort()
