@@ -82,6 +82,7 @@ def test_every_line_is_json_carries_request_ids_and_no_secret(
 
     lines = parsed_lines(server)  # raises if any line is not JSON
     assert all(isinstance(line, dict) for line in lines)
+    assert "\u001b" not in server.output  # no terminal colour codes in machine logs
     by_request = {line.get("request_id") for line in lines}
     assert {"req-boom-1", "req-404-1"} <= by_request
     error = next(line for line in lines if line["event"] == "unhandled exception")

@@ -30,6 +30,12 @@ def add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     return event_dict
 
 
+def drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """uvicorn passes an ANSI-coloured copy of its message as an extra; it is noise here."""
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     redacted: EventDict = redact(event_dict)
     return redacted
@@ -83,6 +89,7 @@ def configure_logging(settings: Settings) -> None:
             foreign_pre_chain=[
                 structlog.stdlib.add_logger_name,
                 structlog.stdlib.ExtraAdder(),
+                drop_color_message,
                 *shared,
             ],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
