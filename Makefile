@@ -9,7 +9,7 @@ LOCK := uv pip compile pyproject.toml --universal --python-version 3.11 --genera
 export BIND ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev migrate test lint format lock clean bench
+.PHONY: help install run dev migrate test docker-test lint format lock clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ dev: migrate ## Migrate, then serve with auto-reload (one process)
 
 test: install ## Run the whole test suite against a real PostgreSQL
 	$(BIN)/pytest
+
+docker-test: install ## Build the image and test the composed stack (needs a Docker engine)
+	$(BIN)/pytest -m docker tests/docker
 
 lint: install ## ruff, formatting and mypy --strict
 	$(BIN)/ruff check .

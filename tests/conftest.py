@@ -62,9 +62,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:  # noqa: ARG001  (hook
     if error is not None:
         where = make_url(SERVER_URL).render_as_string(hide_password=True)
         pytest.exit(
-            f"No PostgreSQL at {where} ({error}): start one (for example `docker run -d "
-            "-p 127.0.0.1:5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:16`) or set "
-            "TEST_DATABASE_URL=postgresql://user:password@host:port/postgres",
+            f"No PostgreSQL at {where} ({error}): start one with `docker compose -f compose.yaml "
+            "-f docker/compose.db-port.yaml up -d db` and set TEST_DATABASE_URL="
+            "postgresql://app:app-local-only@127.0.0.1:15432/postgres (see README)",
             returncode=2,
         )
 

@@ -1,0 +1,192 @@
+"""Deployment files agree with the app and with each other, and validate offline.
+
+No cluster is needed: each kustomize overlay is rendered with the real ``kubectl``
+and validated against the Kubernetes schemas; the Dockerfile and compose file are
+read as text and YAML. A probe path, port, command or setting that drifts from the
+app fails here, not in a rollout.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from app.core.config import Settings
+from app.ops.router import HEALTH_PATH, READY_PATH
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+KUBERNETES_VERSION = "1.32.0"
+OVERLAYS = ["staging", "production"]
+MIGRATION_COMMAND = ["alembic", "upgrade", "head"]
+SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
+DEFAULTS = Settings(_env_file=None)
+
+
+def render(overlay: str) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [str(BIN / "kubectl"), "kustomize", str(ROOT / "deploy/kubernetes/overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def manifests(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return render(request.param)
+
+
+def one(manifests: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [document for document in manifests if document["kind"] == kind]
+    return found
+
+
+def config_data(manifests: list[dict[str, Any]]) -> dict[str, str]:
+    data: dict[str, str] = one(manifests, "ConfigMap")["data"]
+    return data
+
+
+def pod_specs(manifests: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for kind in ("Deployment", "Job"):
+        yield kind, one(manifests, kind)["spec"]["template"]["spec"]
+
+
+def dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+def dockerfile_instruction(name: str) -> str:
+    """The argument of the last ``name`` instruction (the runtime stage's)."""
+    lines = [line for line in dockerfile().splitlines() if line.startswith(f"{name} ")]
+    return lines[-1].removeprefix(f"{name} ").strip()
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return loaded
+
+
+def test_every_resource_validates_strictly(manifests: list[dict[str, Any]]) -> None:
+    for document in manifests:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def test_probes_and_port_match_the_app(manifests: list[dict[str, Any]]) -> None:
+    container = one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["startupProbe"]["httpGet"]["path"] == HEALTH_PATH
+    assert container["livenessProbe"]["httpGet"]["path"] == HEALTH_PATH
+    assert container["readinessProbe"]["httpGet"]["path"] == READY_PATH
+    assert container["ports"] == [{"name": "http", "containerPort": DEFAULTS.port}]
+    assert int(config_data(manifests)["PORT"]) == DEFAULTS.port
+    assert one(manifests, "Service")["spec"]["ports"][0]["targetPort"] == "http"
+    assert f"EXPOSE {DEFAULTS.port}" in dockerfile()
+
+
+def test_app_and_migration_commands_match_the_image_and_compose(
+    manifests: list[dict[str, Any]],
+) -> None:
+    deployment = one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    job = one(manifests, "Job")["spec"]["template"]["spec"]["containers"][0]
+    assert deployment["command"] == json.loads(dockerfile_instruction("CMD"))
+    assert job["command"] == MIGRATION_COMMAND
+    assert compose()["services"]["migrate"]["command"] == MIGRATION_COMMAND
+    assert job["image"] == deployment["image"]
+    assert job["envFrom"] == deployment["envFrom"]
+
+
+def test_grace_period_covers_prestop_and_graceful_timeout(manifests: list[dict[str, Any]]) -> None:
+    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    graceful = int(config_data(manifests)["GUNICORN_GRACEFUL_TIMEOUT"])
+    assert pod["terminationGracePeriodSeconds"] > int(pre_stop[1]) + graceful
+
+
+def test_pods_run_locked_down_as_the_image_user(manifests: list[dict[str, Any]]) -> None:
+    image_uid = int(dockerfile_instruction("USER").split(":")[0])
+    for kind, pod in pod_specs(manifests):
+        assert pod["automountServiceAccountToken"] is False, kind
+        assert pod["securityContext"]["runAsNonRoot"] is True, kind
+        assert pod["securityContext"]["runAsUser"] == image_uid, kind
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, kind
+        (container,) = pod["containers"]
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }, kind
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"], kind
+        assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), kind
+        assert {"cpu", "memory"} <= container["resources"]["limits"].keys(), kind
+    assert one(manifests, "ServiceAccount")["automountServiceAccountToken"] is False
+
+
+def test_rollout_never_drops_below_desired_and_spreads_across_nodes(
+    manifests: list[dict[str, Any]],
+) -> None:
+    spec = one(manifests, "Deployment")["spec"]
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    spread = spec["template"]["spec"]["topologySpreadConstraints"]
+    assert spread[0]["topologyKey"] == "kubernetes.io/hostname"
+    job = one(manifests, "Job")["spec"]
+    assert job["backoffLimit"] >= 1
+    assert job["ttlSecondsAfterFinished"] > 0
+
+
+def test_configured_settings_exist_and_are_valid(manifests: list[dict[str, Any]]) -> None:
+    data = config_data(manifests)
+    assert set(data) <= SETTINGS_VARIABLES
+    # The real validation, with stand-ins for the two values that come from the Secret.
+    Settings(
+        _env_file=None,
+        **{key.lower(): value for key, value in data.items()},
+        database_url="postgresql://app:secret@db.internal:5432/app",
+        jwt_secret_key="k" * 32,
+    )
+
+
+def test_image_user_is_numeric_and_not_root() -> None:
+    uid, _, gid = dockerfile_instruction("USER").partition(":")
+    assert uid.isdigit()
+    assert gid.isdigit()
+    assert int(uid) != 0
+
+
+def test_dockerfile_builds_without_buildkit_and_passes_hadolint() -> None:
+    text = dockerfile()
+    assert not text.startswith("# syntax")
+    assert "--mount" not in text
+    assert re.search(r"^FROM python:\$\{PYTHON_VERSION\}-slim AS runtime$", text, re.MULTILINE)
+    result = subprocess.run(
+        [str(BIN / "hadolint"), "--failure-threshold", "warning", "Dockerfile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_services_are_wired_safely() -> None:
+    services = compose()["services"]
+    assert "ports" not in services["db"]
+    assert all(port.startswith("127.0.0.1:") for port in services["api"]["ports"])
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert services["api"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert READY_PATH in " ".join(services["api"]["healthcheck"]["test"])
+    grace = int(services["api"]["stop_grace_period"].removesuffix("s"))
+    assert grace > DEFAULTS.shutdown_drain_seconds + DEFAULTS.gunicorn_graceful_timeout
+    for name in ("api", "migrate"):
+        assert set(services[name]["environment"]) <= SETTINGS_VARIABLES, name
+        assert services[name]["read_only"] is True, name
