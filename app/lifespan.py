@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.core.logging import configure_logging
+from app.core.pagination import CursorCodec
+from app.core.security import PasswordHasher, TokenService
 from app.core.sentry import init_sentry
 from app.db.engine import create_engine, create_sessionmaker
 from app.ops.draining import drain_on_sigterm
@@ -27,6 +29,9 @@ class LifespanState(TypedDict):
 
     db_sessionmaker: async_sessionmaker[AsyncSession]
     readiness_probe: ReadinessProbe
+    password_hasher: PasswordHasher
+    token_service: TokenService
+    cursor_codec: CursorCodec
 
 
 def build_lifespan(
@@ -44,8 +49,15 @@ def build_lifespan(
         logger.info(
             "worker started", environment=settings.environment, version=settings.app_version
         )
+        assert settings.jwt_secret_key is not None  # noqa: S101  (guaranteed by Settings)
         try:
-            yield {"db_sessionmaker": create_sessionmaker(engine), "readiness_probe": probe}
+            yield {
+                "db_sessionmaker": create_sessionmaker(engine),
+                "readiness_probe": probe,
+                "password_hasher": PasswordHasher(settings),
+                "token_service": TokenService(settings),
+                "cursor_codec": CursorCodec(settings.jwt_secret_key.get_secret_value().encode()),
+            }
         finally:
             stop_draining_hook()
             await engine.dispose()

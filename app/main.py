@@ -5,12 +5,14 @@
 middleware, nothing more: connections and logging start in the lifespan.
 """
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from app.auth.router import router as auth_router
 from app.core.config import Settings, get_settings, get_settings_or_exit
 from app.core.context import REQUEST_ID_HEADER
-from app.core.errors import register_error_handlers
+from app.core.errors import PROBLEM_RESPONSES, register_error_handlers
+from app.items.router import router as items_router
 from app.lifespan import build_lifespan
 from app.middleware.access_log import AccessLogMiddleware
 from app.middleware.body_limit import BodySizeLimitMiddleware
@@ -18,6 +20,9 @@ from app.middleware.request_id import RequestIdMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.ops.router import PROBE_PATHS
 from app.ops.router import router as ops_router
+from app.users.router import router as users_router
+
+API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,6 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     register_error_handlers(app)
     app.include_router(ops_router)
+    api = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
+    api.include_router(users_router)
+    api.include_router(auth_router)
+    api.include_router(items_router)
+    app.include_router(api)
 
     # Added innermost first: a request passes request ID, access log, CORS, the
     # unhandled-error guard (inside CORS, so browsers can read a 500), body limit.

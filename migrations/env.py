@@ -11,6 +11,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import app.models  # noqa: F401  (registers every table on Base.metadata)
 from app.core.config import get_settings_or_exit
 from app.core.logging import configure_logging
 from app.db.base import Base

@@ -123,7 +123,17 @@ class Settings(BaseSettings):
     cors_allow_origins: Annotated[list[str], NoDecode] = []
     cors_allow_credentials: bool = False
 
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = "HS256"
+    # HS256: the shared secret. RS256/ES256: the PEM private key (JWT_PUBLIC_KEY verifies).
     jwt_secret_key: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_issuer: str = Field(default="fastapi-service", min_length=1)
+    jwt_audience: str = Field(default="fastapi-service", min_length=1)
+    access_token_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    password_hash_memory_kib: int = Field(default=65536, ge=8192, le=1048576)
+    password_hash_parallelism: int = Field(default=4, ge=1, le=16)
     sentry_dsn: SecretStr | None = None
 
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
@@ -157,7 +167,13 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @field_validator(
-        "log_format", "bind", "sentry_dsn", "database_url", "jwt_secret_key", mode="before"
+        "log_format",
+        "bind",
+        "sentry_dsn",
+        "database_url",
+        "jwt_secret_key",
+        "jwt_public_key",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -200,11 +216,20 @@ class Settings(BaseSettings):
                 return SecretStr(DEVELOPMENT_JWT_SECRET_KEY)
             raise ValueError("required outside development and test")
         secret = value.get_secret_value()
+        if info.data.get("jwt_algorithm", "HS256") != "HS256":
+            return value  # a PEM private key: its strength is the key type's, not its length
         if not local:
             if len(secret) < MIN_SECRET_LENGTH:
                 raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
             if secret in (DEVELOPMENT_JWT_SECRET_KEY, EXAMPLE_JWT_SECRET_KEY):
                 raise ValueError("is a published example value, not a secret: generate one")
+        return value
+
+    @field_validator("jwt_public_key")
+    @classmethod
+    def _public_key_for_asymmetric(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("jwt_algorithm", "HS256") != "HS256":
+            raise ValueError("is required when JWT_ALGORITHM is RS256 or ES256")
         return value
 
     @field_validator("sentry_dsn")

@@ -1,0 +1,55 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from app.auth.dependencies import CurrentUser
+from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorCodecDep, Page
+from app.db.session import SessionDep
+from app.items import service
+from app.items.schemas import ItemCreate, ItemRead, ItemUpdate
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+# Bounded so an absurd id is a 422, never an out-of-range error from the database.
+ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.post("", status_code=201, summary="Create an item")
+async def create_item(body: ItemCreate, user: CurrentUser, session: SessionDep) -> ItemRead:
+    item = await service.create(session, user.id, body.title, body.description)
+    return ItemRead.model_validate(item)
+
+
+@router.get("", summary="List your items, newest first, one page at a time")
+async def list_items(
+    user: CurrentUser,
+    session: SessionDep,
+    codec: CursorCodecDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="next_cursor of the previous page")
+    ] = None,
+) -> Page[ItemRead]:
+    items, next_cursor = await service.list_page(session, codec, user.id, cursor, limit)
+    return Page[ItemRead](
+        items=[ItemRead.model_validate(item) for item in items], next_cursor=next_cursor
+    )
+
+
+@router.get("/{item_id}", summary="Read one of your items")
+async def read_item(item_id: ItemId, user: CurrentUser, session: SessionDep) -> ItemRead:
+    return ItemRead.model_validate(await service.get(session, user.id, item_id))
+
+
+@router.patch("/{item_id}", summary="Change the fields you send")
+async def update_item(
+    item_id: ItemId, body: ItemUpdate, user: CurrentUser, session: SessionDep
+) -> ItemRead:
+    changes = body.model_dump(exclude_unset=True)
+    return ItemRead.model_validate(await service.update(session, user.id, item_id, changes))
+
+
+@router.delete("/{item_id}", status_code=204, summary="Delete one of your items")
+async def delete_item(item_id: ItemId, user: CurrentUser, session: SessionDep) -> Response:
+    await service.delete(session, user.id, item_id)
+    return Response(status_code=204)

@@ -1,0 +1,9 @@
+"""Every table of the service, imported in one place so Alembic sees them all.
+
+Adding a resource adds its ``models`` import here.
+"""
+
+from app.items.models import Item
+from app.users.models import User
+
+__all__ = ["Item", "User"]
