@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -31,6 +32,7 @@ _SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
 for _variable in [key for key in os.environ if key.upper() in _SETTINGS_VARIABLES]:
     del os.environ[_variable]
 
+from app.core.clock import Clock, get_clock  # noqa: E402
 from app.db.admin import create_database_if_missing, maintenance_engine  # noqa: E402
 from tests.apps import create_test_app  # noqa: E402
 from tests.support.tcp_proxy import TcpProxy  # noqa: E402
@@ -138,8 +140,35 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+# Argon2 at its cheapest: the suite hashes hundreds of passwords. Production cost is
+# exercised where it matters (the hash-upgrade test raises it).
+FAST_PASSWORD_HASHING = {
+    "password_hash_time_cost": 1,
+    "password_hash_memory_kib": 8192,
+    "password_hash_parallelism": 1,
+}
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    return Settings(_env_file=None, environment="test", database_url=database_url, **overrides)
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        **FAST_PASSWORD_HASHING,
+    }
+    return Settings(_env_file=None, **(values | overrides))
+
+
+class FrozenClock:
+    """A clock that moves only when the test says so."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
 
 
 @pytest.fixture
@@ -158,9 +187,21 @@ async def fetch_column(database_url: str, query: str) -> list[Any]:
 
 
 @asynccontextmanager
-async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the in-process app (with the test routes), its lifespan running."""
+async def app_client(
+    settings: Settings, clock: FrozenClock | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the in-process app (with the test routes), its lifespan running.
+
+    With ``clock``, the app reads time from it (token issue and expiry) instead of the
+    system clock.
+    """
     app = create_test_app(settings)
+    if clock is not None:
+
+        async def frozen() -> Clock:
+            return clock
+
+        app.dependency_overrides[get_clock] = frozen
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
