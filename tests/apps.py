@@ -38,6 +38,12 @@ def create_test_app(settings: Settings | None = None) -> FastAPI:
     async def boom() -> None:
         raise RuntimeError(INTERNAL_FAILURE_MESSAGE)
 
+    @app.get("/test/hold-connection")
+    async def hold_connection(session: SessionDep, seconds: float = 1.0) -> dict[str, float]:
+        """Keep one pooled connection busy, so the next request must wait for the pool."""
+        await session.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+        return {"held": seconds}
+
     @app.post("/test/write", status_code=201)
     async def write(values: list[int], session: SessionDep) -> Written:
         """Insert into ``commit_probe``, whose unique constraint is only checked at commit."""

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import database_behind_proxy
 from tests.support.gunicorn import GunicornServer
+from tests.support.journey import run_user_journey
 
 TEST_APP = "tests.apps:create_test_app()"
 JWT_SECRET = secrets.token_hex(32)
@@ -52,6 +53,10 @@ def test_probes_answer_under_gunicorn(server: GunicornServer) -> None:
     ready = httpx.get(f"{server.base_url}/ready")
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+
+
+def test_a_user_journey_works_end_to_end_under_gunicorn(server: GunicornServer) -> None:
+    run_user_journey(server.base_url)
 
 
 def test_chunked_oversized_body_is_refused_by_the_real_server(server: GunicornServer) -> None:

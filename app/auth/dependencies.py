@@ -12,6 +12,7 @@ from app.db.session import SessionDep
 from app.users import repository as users_repository
 from app.users.models import User
 
+_MAX_ID = 2**63 - 1
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105  (a path, not a password)
 
 # auto_error=False: a missing token becomes our 401 problem, not FastAPI's plain one.
@@ -26,11 +27,19 @@ async def get_current_user(
 ) -> User:
     if token is None:
         raise AuthenticationError("no bearer token")
-    subject = tokens.subject(token, clock())
-    user = await users_repository.get_by_id(session, int(subject)) if subject.isdigit() else None
+    user_id = _account_id(tokens.subject(token, clock()))
+    user = await users_repository.get_by_id(session, user_id) if user_id else None
     if user is None:
         raise AuthenticationError("token subject is not an account")
     return user
+
+
+def _account_id(subject: str) -> int | None:
+    """The account ID a subject names, if it is one (ASCII digits, within BIGINT)."""
+    if not (subject.isascii() and subject.isdigit()):
+        return None
+    user_id = int(subject)
+    return user_id if 0 < user_id <= _MAX_ID else None
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -116,7 +116,10 @@ class TokenService:
 def _timestamp(value: Any) -> datetime:
     if not isinstance(value, int | float):
         raise AuthenticationError("malformed time claim")
-    return datetime.fromtimestamp(value, tz=UTC)
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        raise AuthenticationError("time claim out of range") from None
 
 
 async def get_password_hasher(request: Request) -> PasswordHasher:

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import (
 
 from app.core.config import Settings
 
+_TIMEOUT_SLACK_SECONDS = 5
+
 
 def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
@@ -28,12 +30,24 @@ def create_engine(settings: Settings) -> AsyncEngine:
         hide_parameters=True,
         connect_args={
             "timeout": settings.db_connect_timeout,
+            "command_timeout": _client_side_timeout(settings),
             "server_settings": {
                 "application_name": settings.app_name,
                 "statement_timeout": str(settings.db_statement_timeout_ms),
             },
         },
     )
+
+
+def _client_side_timeout(settings: Settings) -> float | None:
+    """How long asyncpg waits for any answer: the server's statement timeout plus slack.
+
+    The server enforces ``statement_timeout``; this bounds what it cannot, a network
+    that stops answering, where a query would otherwise wait for TCP to give up (hours).
+    """
+    if settings.db_statement_timeout_ms == 0:
+        return None
+    return settings.db_statement_timeout_ms / 1000 + _TIMEOUT_SLACK_SECONDS
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.support.gunicorn import ROOT, free_port
+from tests.support.journey import run_user_journey
 
 # Building the image cold (base layers, pip downloads) can take minutes.
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -87,6 +88,10 @@ def test_published_port_serves_ready() -> None:
     response = httpx.get(f"http://127.0.0.1:{API_PORT}/ready", timeout=5)
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
+
+
+def test_a_user_journey_works_through_the_published_port() -> None:
+    run_user_journey(f"http://127.0.0.1:{API_PORT}")
 
 
 def test_api_runs_as_non_root_on_a_read_only_root_filesystem() -> None:

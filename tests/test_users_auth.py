@@ -1,0 +1,399 @@
+"""Registration, log-in and bearer-token checks, end to end against real PostgreSQL.
+
+Proves that registering never returns the hash and refuses a taken email whatever its
+case (also when two requests race), that bad input is a 422 problem that never echoes
+the password, that a wrong email and a wrong password are indistinguishable (same body,
+similar time), that every unusable token (missing, malformed, foreign signature, wrong
+audience or issuer, expired, not yet valid) is a 401 with ``WWW-Authenticate: Bearer``,
+that expiry follows the injected clock with the configured leeway, and that a password
+hash made with old Argon2 parameters is upgraded on the next successful log-in.
+"""
+
+import asyncio
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import jwt
+import pytest
+
+from app.core.config import Settings
+from tests.conftest import FrozenClock, app_client, fetch_column, make_settings
+
+pytestmark = pytest.mark.anyio
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PASSWORD = "correct horse battery staple"
+USERS = "/api/v1/users"
+TOKEN = "/api/v1/auth/token"
+ME = "/api/v1/users/me"
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid4().hex}@example.com"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with this status and the request's ID."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    for field in ("type", "title", "detail", "instance"):
+        assert isinstance(body[field], str)
+    assert body["request_id"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    return body
+
+
+def assert_unauthorized(response: httpx.Response) -> dict[str, Any]:
+    body = assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    return body
+
+
+async def register(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> Any:
+    response = await client.post(USERS, json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
+    response = await client.post(TOKEN, data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def forged_token(
+    settings: Settings,
+    subject: str,
+    *,
+    key: str | None = None,
+    audience: str | None = None,
+    issuer: str | None = None,
+) -> str:
+    """A token with every required claim, signed and scoped as the caller chooses."""
+    assert settings.jwt_secret_key is not None
+    now = datetime.now(UTC)
+    claims = {
+        "sub": subject,
+        "iss": issuer or settings.jwt_issuer,
+        "aud": audience or settings.jwt_audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(minutes=30),
+    }
+    signing_key = key or settings.jwt_secret_key.get_secret_value()
+    return jwt.encode(claims, signing_key, algorithm="HS256")
+
+
+# Registration
+
+
+async def test_register_returns_the_user_without_any_password_field(
+    client: httpx.AsyncClient,
+) -> None:
+    email = unique_email()
+    response = await client.post(USERS, json={"email": email, "password": PASSWORD})
+    assert response.status_code == 201
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"id", "email", "created_at"}
+    assert isinstance(body["id"], int)
+    assert body["email"] == email
+    datetime.fromisoformat(body["created_at"])
+    assert PASSWORD not in response.text
+    assert "argon2" not in response.text
+
+
+async def test_register_refuses_a_taken_email_whatever_its_case(
+    client: httpx.AsyncClient,
+) -> None:
+    local = f"Ada{uuid4().hex}"
+    await register(client, f"{local}@example.com")
+    response = await client.post(
+        USERS, json={"email": f"{local.lower()}@EXAMPLE.com", "password": PASSWORD}
+    )
+    body = assert_problem(response, 409)
+    assert body["instance"] == USERS
+
+
+@pytest.mark.parametrize("length", [7, 129])
+async def test_register_refuses_a_password_of_bad_length_without_echoing_it(
+    client: httpx.AsyncClient, length: int
+) -> None:
+    password = ("Pw9" * 50)[:length]
+    response = await client.post(USERS, json={"email": unique_email(), "password": password})
+    body = assert_problem(response, 422)
+    assert password not in response.text
+    errors = body["errors"]
+    assert isinstance(errors, list)
+    assert errors
+    for error in errors:
+        assert set(error) == {"location", "message", "type"}
+    assert ["body", "password"] in [error["location"] for error in errors]
+
+
+async def test_register_refuses_an_unknown_field(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        USERS, json={"email": unique_email(), "password": PASSWORD, "is_admin": True}
+    )
+    body = assert_problem(response, 422)
+    assert ["body", "is_admin"] in [error["location"] for error in body["errors"]]
+
+
+@pytest.mark.parametrize(
+    "email", ["not-an-email", "missing-at.example.com", "@example.com", "a@", "a b@example.com"]
+)
+async def test_register_refuses_an_invalid_email(client: httpx.AsyncClient, email: str) -> None:
+    response = await client.post(USERS, json={"email": email, "password": PASSWORD})
+    body = assert_problem(response, 422)
+    assert ["body", "email"] in [error["location"] for error in body["errors"]]
+
+
+async def test_register_refuses_a_nul_character_in_the_password_with_422(
+    client: httpx.AsyncClient,
+) -> None:
+    password = "abc\x00defghij"
+    response = await client.post(USERS, json={"email": unique_email(), "password": password})
+    body = assert_problem(response, 422)
+    assert "defghij" not in response.text
+    assert ["body", "password"] in [error["location"] for error in body["errors"]]
+
+
+async def test_concurrent_registrations_of_one_email_create_one_account(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    email = unique_email()
+    first, second = await asyncio.gather(
+        client.post(USERS, json={"email": email, "password": PASSWORD}),
+        client.post(USERS, json={"email": email.upper(), "password": PASSWORD}),
+    )
+    statuses = sorted([first.status_code, second.status_code])
+    assert statuses == [201, 409], (first.text, second.text)
+    assert_problem(first if first.status_code == 409 else second, 409)
+    # The email is a generated UUID address, safe to inline.
+    query = f"SELECT count(*) FROM users WHERE lower(email) = lower('{email}')"  # noqa: S608
+    count = await fetch_column(database_url, query)
+    assert count == [1]
+
+
+# Log-in
+
+
+async def test_log_in_returns_a_bearer_token_for_the_right_password(
+    client: httpx.AsyncClient,
+) -> None:
+    email = unique_email()
+    await register(client, email)
+    response = await client.post(TOKEN, data={"username": email, "password": PASSWORD})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 1800
+    assert isinstance(body["access_token"], str)
+    assert body["access_token"]
+
+
+async def test_log_in_accepts_the_email_in_another_case(client: httpx.AsyncClient) -> None:
+    email = unique_email()
+    await register(client, email)
+    token = await log_in(client, email.upper())
+    response = await client.get(ME, headers=bearer(token))
+    assert response.status_code == 200
+    assert response.json()["email"] == email
+
+
+async def test_wrong_password_and_unknown_email_are_the_same_401(
+    client: httpx.AsyncClient,
+) -> None:
+    email = unique_email()
+    await register(client, email)
+    wrong_password = await client.post(TOKEN, data={"username": email, "password": "nope-nope"})
+    unknown_email = await client.post(
+        TOKEN, data={"username": unique_email("ghost"), "password": PASSWORD}
+    )
+    first, second = assert_unauthorized(wrong_password), assert_unauthorized(unknown_email)
+    assert first["request_id"] != second["request_id"]
+    for body in (first, second):
+        del body["request_id"]
+    assert first == second
+    assert wrong_password.headers["WWW-Authenticate"] == unknown_email.headers["WWW-Authenticate"]
+
+
+async def test_wrong_password_and_unknown_email_take_similar_time(
+    client: httpx.AsyncClient,
+) -> None:
+    email = unique_email()
+    await register(client, email)
+    await client.post(TOKEN, data={"username": email, "password": "warm-up-1"})  # warm-up
+    wrong_password: list[float] = []
+    unknown_email: list[float] = []
+    for _ in range(5):  # interleaved, so a slow moment of the machine hits both
+        for durations, username in ((wrong_password, email), (unknown_email, unique_email())):
+            start = time.perf_counter()
+            response = await client.post(
+                TOKEN, data={"username": username, "password": "wrong-password"}
+            )
+            durations.append(time.perf_counter() - start)
+            assert response.status_code == 401
+    slow, fast = sorted([statistics.median(wrong_password), statistics.median(unknown_email)])
+    assert slow < 3 * fast, (wrong_password, unknown_email)
+
+
+async def test_log_in_without_the_form_fields_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(TOKEN, data={"username": unique_email()})
+    body = assert_problem(response, 422)
+    assert ["body", "password"] in [error["location"] for error in body["errors"]]
+
+
+# The current user and its token
+
+
+async def test_me_returns_the_user_the_token_belongs_to(client: httpx.AsyncClient) -> None:
+    email = unique_email()
+    user = await register(client, email)
+    response = await client.get(ME, headers=bearer(await log_in(client, email)))
+    assert response.status_code == 200
+    assert response.json() == user
+
+
+async def test_me_without_a_token_is_401(client: httpx.AsyncClient) -> None:
+    body = assert_unauthorized(await client.get(ME))
+    assert body["instance"] == ME
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Bearer abc", "Bearer a.b.c", "Bearer ", "Basic dXNlcjpwYXNz", "abc"]
+)
+async def test_me_with_a_malformed_token_is_401(
+    client: httpx.AsyncClient, authorization: str
+) -> None:
+    assert_unauthorized(await client.get(ME, headers={"Authorization": authorization}))
+
+
+async def test_me_with_a_token_signed_by_another_secret_is_401(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    user = await register(client, unique_email())
+    token = forged_token(settings, str(user["id"]), key="another-secret-" + "k" * 40)
+    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+
+
+async def test_me_with_a_token_for_another_audience_is_401(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    user = await register(client, unique_email())
+    token = forged_token(settings, str(user["id"]), audience="another-service")
+    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+
+
+async def test_me_with_a_token_from_another_issuer_is_401(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    user = await register(client, unique_email())
+    token = forged_token(settings, str(user["id"]), issuer="another-issuer")
+    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+
+
+@pytest.mark.parametrize("subject", ["\u00b2", "99999999999999999999", "0", "-1", "abc"])
+async def test_correctly_signed_token_naming_no_account_is_401(
+    client: httpx.AsyncClient, settings: Settings, subject: str
+) -> None:
+    """Even a validly signed token must not reach the database with a bogus subject."""
+    assert_unauthorized(await client.get(ME, headers=bearer(forged_token(settings, subject))))
+
+
+@pytest.mark.parametrize("expires_at", [10**20, 1.5e300])
+async def test_correctly_signed_token_with_absurd_expiry_is_401(
+    client: httpx.AsyncClient, settings: Settings, expires_at: float
+) -> None:
+    assert settings.jwt_secret_key is not None
+    user = await register(client, unique_email())
+    claims = {
+        "sub": str(user["id"]),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": 0,
+        "nbf": 0,
+        "exp": expires_at,
+    }
+    token = jwt.encode(claims, settings.jwt_secret_key.get_secret_value(), algorithm="HS256")
+    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+
+
+async def test_forged_token_builder_is_accepted_with_the_right_key(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Control for the three tests above: only the altered part makes them fail."""
+    user = await register(client, unique_email())
+    response = await client.get(ME, headers=bearer(forged_token(settings, str(user["id"]))))
+    assert response.status_code == 200
+    assert response.json() == user
+
+
+async def test_token_expires_after_its_lifetime_plus_leeway(database_url: str) -> None:
+    clock = FrozenClock(datetime.now(UTC))
+    async with app_client(make_settings(database_url), clock=clock) as client:
+        email = unique_email()
+        await register(client, email)
+        headers = bearer(await log_in(client, email))
+        assert (await client.get(ME, headers=headers)).status_code == 200
+
+        clock.advance(minutes=30, seconds=29)  # past exp, within JWT_LEEWAY_SECONDS=30
+        assert (await client.get(ME, headers=headers)).status_code == 200
+
+        clock.advance(seconds=2)
+        assert_unauthorized(await client.get(ME, headers=headers))
+
+
+async def test_token_used_before_its_not_before_time_is_401(database_url: str) -> None:
+    clock = FrozenClock(datetime.now(UTC))
+    async with app_client(make_settings(database_url), clock=clock) as client:
+        email = unique_email()
+        await register(client, email)
+        headers = bearer(await log_in(client, email))
+
+        clock.advance(minutes=-2)  # well beyond the 30 s leeway
+        assert_unauthorized(await client.get(ME, headers=headers))
+
+        clock.advance(minutes=2)
+        assert (await client.get(ME, headers=headers)).status_code == 200
+
+
+# Password hash upgrade
+
+
+async def test_log_in_upgrades_a_hash_made_with_older_parameters(database_url: str) -> None:
+    email = unique_email()
+    # The email is a generated UUID address, safe to inline.
+    query = f"SELECT password_hash FROM users WHERE lower(email) = lower('{email}')"  # noqa: S608
+    async with app_client(make_settings(database_url)) as client:
+        await register(client, email)
+    [original] = await fetch_column(database_url, query)
+    assert original.startswith("$argon2id$")
+    assert "t=1" in original
+
+    stronger = make_settings(database_url, password_hash_time_cost=2)
+    async with app_client(stronger) as client:
+        await log_in(client, email)
+        [upgraded] = await fetch_column(database_url, query)
+        assert upgraded != original
+        assert upgraded.startswith("$argon2id$")
+        assert "t=2" in upgraded
+
+        token = await log_in(client, email)  # the upgraded hash verifies too
+        assert (await client.get(ME, headers=bearer(token))).status_code == 200
+        assert await fetch_column(database_url, query) == [upgraded]  # no further rehash
+
+        wrong = await client.post(TOKEN, data={"username": email, "password": "not-it-at-all"})
+        assert_unauthorized(wrong)
