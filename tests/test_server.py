@@ -82,7 +82,11 @@ def test_every_line_is_json_carries_request_ids_and_no_secret(
         json={"email": "a@example.com", "password": password},
     )
     missing = httpx.get(f"{server.base_url}/missing", headers={"X-Request-ID": "req-404-1"})
-    assert (failed.status_code, missing.status_code) == (500, 404)
+    refused = httpx.get(
+        f"{server.base_url}/api/v1/users/me",
+        headers={"Authorization": f"Bearer {bearer}", "X-Request-ID": "req-401-1"},
+    )
+    assert (failed.status_code, missing.status_code, refused.status_code) == (500, 404, 401)
     time.sleep(0.3)  # let the workers flush their lines
 
     lines = parsed_lines(server)  # raises if any line is not JSON
@@ -93,6 +97,9 @@ def test_every_line_is_json_carries_request_ids_and_no_secret(
     error = next(line for line in lines if line["event"] == "unhandled exception")
     assert error["request_id"] == "req-boom-1"
     assert error["level"] == "error"
+    auth_failure = next(line for line in lines if line["event"] == "authentication failed")
+    assert auth_failure["request_id"] == "req-401-1"
+    assert auth_failure["reason"] == "malformed token"
     access = next(line for line in lines if line.get("request_id") == "req-404-1")
     assert access["event"] == "request"
     assert {access["method"], access["path"], access["status"]} == {"GET", "/missing", 404}
