@@ -54,7 +54,8 @@ format: install ## Apply ruff's fixes and formatting
 
 lock: install ## Re-resolve and hash-lock requirements/*.txt from pyproject.toml
 	$(BIN)/$(LOCK) -o requirements/runtime.txt
-	$(BIN)/$(LOCK) --group dev -c requirements/runtime.txt -o requirements/dev.txt
+	$(BIN)/$(LOCK) --extra otel -c requirements/runtime.txt -o requirements/otel.txt
+	$(BIN)/$(LOCK) --extra otel --group dev -c requirements/otel.txt -o requirements/dev.txt
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

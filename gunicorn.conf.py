@@ -4,12 +4,23 @@ Every value comes from the validated settings (environment variables), so an inv
 configuration stops the master here, before any port is bound.
 """
 
+import shutil
+from typing import Any
+
 import structlog
 
 from app.core.config import get_settings_or_exit
-from app.core.server import GunicornLogger, connection_budget, usable_cpu_count, worker_count
+from app.core.server import (
+    GunicornLogger,
+    connection_budget,
+    prepare_metrics_dir,
+    usable_cpu_count,
+    worker_count,
+)
 
 settings = get_settings_or_exit()
+# Before the app (and prometheus_client) is imported below, by preload_app.
+metrics_dir = prepare_metrics_dir(settings)
 
 wsgi_app = "app.main:app"
 worker_class = "uvicorn_worker.UvicornWorker"
@@ -50,3 +61,17 @@ def when_ready(_server: object) -> None:
             db_connection_budget=budget,
             db_max_connections=settings.db_max_connections,
         )
+
+
+def child_exit(_server: object, worker: Any) -> None:
+    """Drop a dead worker's live gauges, so they do not linger in the sums."""
+    if metrics_dir is not None:
+        from prometheus_client import multiprocess  # noqa: PLC0415  (after the env is set)
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(_server: object) -> None:
+    """Remove the metrics directory this master created for itself."""
+    if metrics_dir is not None and settings.prometheus_multiproc_dir is None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -8,17 +8,20 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypedDict
 
+import httpx
 import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
+from app.core.http_client import create_http_client
 from app.core.logging import configure_logging
 from app.core.pagination import CursorCodec
 from app.core.security import PasswordHasher, TokenService
-from app.core.sentry import init_sentry
+from app.core.sentry import flush_sentry, init_sentry
 from app.db.engine import create_engine, create_sessionmaker
 from app.ops.draining import drain_on_sigterm
+from app.ops.metrics import Metrics
 from app.ops.readiness import ReadinessProbe
 
 logger = structlog.get_logger(__name__)
@@ -32,16 +35,21 @@ class LifespanState(TypedDict):
     password_hasher: PasswordHasher
     token_service: TokenService
     cursor_codec: CursorCodec
+    http_client: httpx.AsyncClient
 
 
 def build_lifespan(
     settings: Settings,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[LifespanState]]:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[LifespanState]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
         configure_logging(settings)
         init_sentry(settings)
         engine = create_engine(settings)
+        metrics: Metrics | None = app.state.metrics
+        if metrics is not None:
+            metrics.watch_pool(engine, settings.db_pool_size)
+            metrics.build_info.labels(settings.app_version, settings.git_sha).set(1)
         probe = ReadinessProbe(
             engine, timeout=settings.ready_timeout, cache_seconds=settings.ready_cache_seconds
         )
@@ -50,6 +58,7 @@ def build_lifespan(
             "worker started", environment=settings.environment, version=settings.app_version
         )
         assert settings.jwt_secret_key is not None  # noqa: S101  (guaranteed by Settings)
+        http_client = create_http_client(settings)
         try:
             yield {
                 "db_sessionmaker": create_sessionmaker(engine),
@@ -57,10 +66,13 @@ def build_lifespan(
                 "password_hasher": PasswordHasher(settings),
                 "token_service": TokenService(settings),
                 "cursor_codec": CursorCodec(settings.jwt_secret_key.get_secret_value().encode()),
+                "http_client": http_client,
             }
         finally:
             stop_draining_hook()
+            await http_client.aclose()
             await engine.dispose()
+            flush_sentry()
             logger.info("worker stopped, database pool closed")
 
     return lifespan

@@ -14,10 +14,11 @@ from app.core.context import REQUEST_ID_HEADER
 from app.core.errors import PROBLEM_RESPONSES, register_error_handlers
 from app.items.router import router as items_router
 from app.lifespan import build_lifespan
-from app.middleware.access_log import AccessLogMiddleware
 from app.middleware.body_limit import BodySizeLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
+from app.middleware.telemetry import RequestTelemetryMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
+from app.ops.metrics import METRICS_PATH, Metrics, metrics_endpoint
 from app.ops.router import PROBE_PATHS
 from app.ops.router import router as ops_router
 from app.users.router import router as users_router
@@ -33,6 +34,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=build_lifespan(settings),
     )
     register_error_handlers(app)
+    metrics = Metrics() if settings.metrics_enabled else None
+    app.state.metrics = metrics
+    if metrics is not None:
+        app.add_api_route(METRICS_PATH, metrics_endpoint, include_in_schema=False)
     app.include_router(ops_router)
     api = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
     api.include_router(users_router)
@@ -40,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(items_router)
     app.include_router(api)
 
-    # Added innermost first: a request passes request ID, access log, CORS, the
+    # Added innermost first: a request passes request ID, telemetry, CORS, the
     # unhandled-error guard (inside CORS, so browsers can read a 500), body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
@@ -52,7 +57,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         expose_headers=[REQUEST_ID_HEADER],
     )
-    app.add_middleware(AccessLogMiddleware, quiet_paths=PROBE_PATHS)
+    app.add_middleware(
+        RequestTelemetryMiddleware,
+        routes=app.routes,
+        quiet_paths=(*PROBE_PATHS, METRICS_PATH),
+        slow_request_ms=settings.slow_request_ms,
+        metrics=metrics,
+    )
     app.add_middleware(RequestIdMiddleware)
     return app
 

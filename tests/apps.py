@@ -5,6 +5,7 @@ request that is slow, one that reads a body, one that fails, and one whose commi
 """
 
 import asyncio
+import time
 
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
@@ -29,6 +30,12 @@ def create_test_app(settings: Settings | None = None) -> FastAPI:
     async def slow(seconds: float = 2.0) -> dict[str, float]:
         await asyncio.sleep(seconds)
         return {"slept": seconds}
+
+    @app.get("/test/block")
+    async def block(ms: int = 10) -> dict[str, int]:
+        """Blocks the event loop on purpose: a busy worker cannot accept, so load spreads."""
+        time.sleep(ms / 1000)  # noqa: ASYNC251  (the point of this route)
+        return {"blocked_ms": ms}
 
     @app.post("/test/echo")
     async def echo(request: Request) -> dict[str, int]:

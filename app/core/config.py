@@ -10,6 +10,7 @@ import ipaddress
 import json
 import sys
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -135,6 +136,18 @@ class Settings(BaseSettings):
     password_hash_memory_kib: int = Field(default=65536, ge=8192, le=1048576)
     password_hash_parallelism: int = Field(default=4, ge=1, le=16)
     sentry_dsn: SecretStr | None = None
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    sentry_profiles_sample_rate: float = Field(default=0.0, ge=0, le=1)
+
+    metrics_enabled: bool = True
+    prometheus_multiproc_dir: Path | None = None
+    git_sha: str = Field(default="unknown", min_length=1, max_length=64)
+    slow_request_ms: int = Field(default=1000, ge=1)
+    otel_exporter_otlp_endpoint: str | None = None
+
+    outbound_connect_timeout: float = Field(default=2.0, gt=0, le=60)
+    outbound_read_timeout: float = Field(default=10.0, gt=0, le=600)
+    outbound_pool_timeout: float = Field(default=2.0, gt=0, le=60)
 
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
     ready_timeout: float = Field(default=1.0, gt=0, le=30)
@@ -173,6 +186,8 @@ class Settings(BaseSettings):
         "database_url",
         "jwt_secret_key",
         "jwt_public_key",
+        "prometheus_multiproc_dir",
+        "otel_exporter_otlp_endpoint",
         mode="before",
     )
     @classmethod

@@ -33,6 +33,14 @@ def init_sentry(settings: Settings) -> None:
         release=settings.app_version,
         send_default_pii=False,
         include_local_variables=False,
-        traces_sample_rate=0.0,
+        traces_sample_rate=settings.sentry_traces_sample_rate,
+        profiles_sample_rate=settings.sentry_profiles_sample_rate,
         before_send=scrub_event,
+        before_send_transaction=scrub_event,
     )
+
+
+def flush_sentry() -> None:
+    """Send what is queued before the worker exits (a no-op when Sentry is off)."""
+    if sentry_sdk.is_initialized():
+        sentry_sdk.flush(timeout=2)

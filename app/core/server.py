@@ -7,6 +7,7 @@ honours the cgroup CPU quota (v2 and v1) and the CPU affinity mask first.
 
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,23 @@ def worker_count(settings: Settings, cpus: int) -> int:
     if settings.max_workers is not None:
         workers = min(workers, settings.max_workers)
     return workers
+
+
+def prepare_metrics_dir(settings: Settings) -> Path | None:
+    """Give the workers an empty directory for their metric files; None if metrics are off.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` if set, else a new temporary directory. Files left by a
+    previous run would be summed into this one's numbers, so the directory is emptied.
+    Must run before ``prometheus_client`` is imported: it picks its mode at import.
+    """
+    if not settings.metrics_enabled:
+        return None
+    directory = settings.prometheus_multiproc_dir or Path(tempfile.mkdtemp(prefix="metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
 
 
 def connection_budget(settings: Settings, workers: int) -> int:

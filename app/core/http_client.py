@@ -1,0 +1,37 @@
+"""The shared client for outbound HTTP calls, one per worker.
+
+Created in the lifespan and closed on shutdown, so connections are pooled across
+requests; every timeout is explicit (httpx's default would wait 5 s for everything),
+and the current request ID travels with each call so logs join up across services.
+"""
+
+from typing import Annotated, cast
+
+import httpx
+from fastapi import Depends, Request
+
+from app.core.config import Settings
+from app.core.context import REQUEST_ID_HEADER, request_id_var
+
+
+async def _forward_request_id(request: httpx.Request) -> None:
+    request_id = request_id_var.get()
+    if request_id is not None and REQUEST_ID_HEADER not in request.headers:
+        request.headers[REQUEST_ID_HEADER] = request_id
+
+
+def create_http_client(settings: Settings) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(
+        connect=settings.outbound_connect_timeout,
+        read=settings.outbound_read_timeout,
+        write=settings.outbound_read_timeout,
+        pool=settings.outbound_pool_timeout,
+    )
+    return httpx.AsyncClient(timeout=timeout, event_hooks={"request": [_forward_request_id]})
+
+
+async def get_http_client(request: Request) -> httpx.AsyncClient:
+    return cast(httpx.AsyncClient, request.state.http_client)
+
+
+HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]

@@ -1,0 +1,101 @@
+"""Request telemetry: the access log line, the request metrics and slow-request warnings.
+
+One middleware for all three, so a request is timed once and its status captured
+once. Probe and metrics paths log at DEBUG so a kubelet polling every few seconds
+does not drown the lines people read. The client address is the one uvicorn resolved
+through ``FORWARDED_ALLOW_IPS``, so it is the real caller only behind trusted proxies.
+"""
+
+import time
+from collections.abc import Collection, Sequence
+
+import structlog
+from fastapi.routing import iter_route_contexts
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.ops.metrics import UNMATCHED_ROUTE, Metrics
+
+logger = structlog.get_logger("app.access")
+
+
+class RouteTemplates:
+    """The full template (router prefixes included) of the route a request matched.
+
+    Templates keep metric labels bounded: ``/api/v1/items/{item_id}``, never the raw
+    path. The table is built on first use, once every route has been added.
+    """
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self._routes = routes
+        self._templates: dict[int, str] | None = None  # by id(): routes are unhashable
+
+    def __call__(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            return UNMATCHED_ROUTE
+        if self._templates is None:
+            self._templates = {
+                id(context.original_route): context.path_format
+                for context in iter_route_contexts(self._routes)
+                if context.path_format
+            }
+        template = self._templates.get(id(route)) or getattr(route, "path", None)
+        return template if isinstance(template, str) else UNMATCHED_ROUTE
+
+
+class RequestTelemetryMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        routes: Sequence[BaseRoute],
+        quiet_paths: Collection[str],
+        slow_request_ms: int,
+        metrics: Metrics | None,
+    ) -> None:
+        self.app = app
+        self.route_template = RouteTemplates(routes)
+        self.quiet_paths = frozenset(quiet_paths)
+        self.slow_request_seconds = slow_request_ms / 1000
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        status = 500  # what the client sees if the app raises before responding
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.in_progress.inc()
+        try:
+            await self.app(scope, receive, send_recording_status)
+        finally:
+            elapsed = time.perf_counter() - started
+            method, route = scope["method"], self.route_template(scope)
+            if metrics is not None:
+                metrics.in_progress.dec()
+                metrics.observe_request(method, route, status, elapsed)
+            duration_ms = round(elapsed * 1000, 2)
+            if elapsed >= self.slow_request_seconds:
+                logger.warning("slow request", method=method, route=route, duration_ms=duration_ms)
+            client = scope.get("client")
+            log = logger.debug if scope["path"] in self.quiet_paths else logger.info
+            log(
+                "request",
+                method=method,
+                path=scope["path"],
+                route=route,
+                status=status,
+                duration_ms=duration_ms,
+                client=client[0] if client else None,
+            )

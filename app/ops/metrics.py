@@ -1,0 +1,111 @@
+"""Prometheus metrics that add up across gunicorn workers.
+
+Under gunicorn, each worker writes its samples to memory-mapped files in
+``PROMETHEUS_MULTIPROC_DIR`` (set up by ``gunicorn.conf.py``), and a scrape answered
+by any worker reads them all, so ``/metrics`` shows the sum over the workers. Without
+that variable (``make dev``, in-process tests) the app keeps a registry of its own.
+
+Labels are bounded: routes are templates (``/api/v1/items/{item_id}``), unmatched
+paths share one label, and statuses are classes (``2xx``).
+"""
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import Response
+
+METRICS_PATH = "/metrics"
+UNMATCHED_ROUTE = "unmatched"
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def _multiprocess() -> bool:
+    return "PROMETHEUS_MULTIPROC_DIR" in os.environ
+
+
+class Metrics:
+    """The service's series. One instance per app; cheap to record on the request path."""
+
+    def __init__(self) -> None:
+        # In multiprocess mode samples live in files, not in a registry.
+        self.registry = None if _multiprocess() else CollectorRegistry()
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests handled, by method, route template and status class.",
+            ["method", "route", "status_class"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time from receiving a request to finishing its response.",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_progress = Gauge(
+            "http_requests_in_progress",
+            "Requests being handled right now.",
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.db_pool = Gauge(
+            "db_pool_connections",
+            "Database pool connections: configured size, checked out, overflow in use.",
+            ["state"],
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "app_ready",
+            "1 while the last readiness check passed (the highest over live workers).",
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        )
+        self.build_info = Gauge(
+            "app_build_info",
+            "Always 1; the labels say which build is running.",
+            ["version", "git_sha"],
+            multiprocess_mode="max",
+            registry=self.registry,
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, f"{status // 100}xx").inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def watch_pool(self, engine: AsyncEngine, pool_size: int) -> None:
+        """Keep this worker's pool gauges current from SQLAlchemy's checkout/checkin events."""
+        self.db_pool.labels("size").set(pool_size)
+        checked_out = 0
+
+        def moved(change: int) -> None:
+            nonlocal checked_out
+            checked_out += change
+            self.db_pool.labels("checked_out").set(checked_out)
+            self.db_pool.labels("overflow").set(max(checked_out - pool_size, 0))
+
+        event.listen(engine.sync_engine.pool, "checkout", lambda *_: moved(+1))
+        event.listen(engine.sync_engine.pool, "checkin", lambda *_: moved(-1))
+
+    def render(self) -> Response:
+        if self.registry is not None:
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return metrics.render()
