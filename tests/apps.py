@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.core.config import Settings
+from app.core.http_client import HttpClientDep
 from app.db.session import SessionDep
 from app.main import create_app
 
@@ -37,12 +38,19 @@ def create_test_app(settings: Settings | None = None) -> FastAPI:
         time.sleep(ms / 1000)  # noqa: ASYNC251  (the point of this route)
         return {"blocked_ms": ms}
 
+    @app.get("/test/outbound")
+    async def outbound(url: str, client: HttpClientDep) -> dict[str, str | None]:
+        """Call another service through the shared client; report what it saw."""
+        response = await client.get(url)
+        return {"received_request_id": response.headers.get("x-seen-request-id")}
+
     @app.post("/test/echo")
     async def echo(request: Request) -> dict[str, int]:
         return {"received_bytes": len(await request.body())}
 
     @app.post("/test/boom")
-    async def boom() -> None:
+    async def boom(request: Request) -> None:
+        await request.body()  # read, so an error reporter could see it
         raise RuntimeError(INTERNAL_FAILURE_MESSAGE)
 
     @app.get("/test/hold-connection")

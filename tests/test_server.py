@@ -43,7 +43,8 @@ def parsed_lines(server: GunicornServer) -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[GunicornServer]:
     with GunicornServer(
-        production_env(database_url, DB_MAX_CONNECTIONS="10"), app=TEST_APP
+        production_env(database_url, DB_MAX_CONNECTIONS="10", SLOW_REQUEST_MS="500"),
+        app=TEST_APP,
     ) as running:
         yield running
 
@@ -109,6 +110,24 @@ def test_every_line_is_json_carries_request_ids_and_no_secret(
     database_password = make_url(database_url).password
     for secret in (bearer, cookie, password, JWT_SECRET, database_password):
         assert secret is None or secret not in server.output
+
+
+def test_slow_request_logs_a_warning_with_route_duration_and_request_id(
+    server: GunicornServer,
+) -> None:
+    for seconds, request_id in ((0.6, "slow-1"), (0.1, "fast-1")):
+        response = httpx.get(
+            f"{server.base_url}/test/slow",
+            params={"seconds": seconds},
+            headers={"X-Request-ID": request_id},
+        )
+        assert response.status_code == 200
+    time.sleep(0.3)
+    warnings = [line for line in parsed_lines(server) if line["event"] == "slow request"]
+    assert [line["request_id"] for line in warnings] == ["slow-1"]
+    assert warnings[0]["level"] == "warning"
+    assert warnings[0]["route"] == "/test/slow"
+    assert float(str(warnings[0]["duration_ms"])) >= 600
 
 
 def test_probe_requests_are_not_logged_at_info(server: GunicornServer) -> None:
