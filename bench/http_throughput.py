@@ -1,8 +1,9 @@
 """Throughput of the probe endpoints under real gunicorn, measured with wrk on loopback.
 
-Prints requests/s and latency for ``/health`` and ``/ready`` on the full app, and for
-``/health`` on a bare FastAPI app with none of our middleware, so the cost of the
-middleware stack is a figure, not a guess. Bounded: a few seconds per case.
+Prints requests/s and latency for ``/health`` and ``/ready`` on the full app, for
+``/health`` with metrics off (the target: metrics cost under 10%), and for ``/health``
+on a bare FastAPI app with none of our middleware, so the cost of the middleware
+stack is a figure, not a guess. Bounded: a few seconds per case.
 
     make bench            # or: .venv/bin/python -m bench.http_throughput --seconds 10
 """
@@ -67,15 +68,16 @@ def main() -> None:
         "WEB_CONCURRENCY": str(args.workers),
         "LOG_LEVEL": "INFO",
     }
-    cases = [
-        ("full app", None, "/health"),
-        ("full app", None, "/ready"),
-        ("bare FastAPI", "bench.http_throughput:create_bare_app()", "/health"),
+    cases: list[tuple[str, str | None, str, dict[str, str]]] = [
+        ("full app", None, "/health", {}),
+        ("metrics off", None, "/health", {"METRICS_ENABLED": "false"}),
+        ("full app", None, "/ready", {}),
+        ("bare FastAPI", "bench.http_throughput:create_bare_app()", "/health", {}),
     ]
     print(f"wrk -t1 -c{args.connections} -d{args.seconds}s, {args.workers} worker(s)")
     print(f"{'case':<14}{'path':<9}{'requests/s':>12}{'p50':>10}{'p99':>10}{'non-2xx':>9}")
-    for name, app, path in cases:
-        with GunicornServer(env, app=app) as server:
+    for name, app, path, overrides in cases:
+        with GunicornServer(env | overrides, app=app) as server:
             figures = run_wrk(server.base_url + path, args.seconds, args.connections)
         print(
             f"{name:<14}{path:<9}{figures['requests/s']:>12}{figures['p50']:>10}"

@@ -10,6 +10,7 @@ paths share one label, and statuses are classes (``2xx``).
 """
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,6 +28,8 @@ from starlette.responses import Response
 
 METRICS_PATH = "/metrics"
 UNMATCHED_ROUTE = "unmatched"
+# Clients choose the method: anything else shares one label, so they cannot add series.
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -72,6 +75,9 @@ class Metrics:
             multiprocess_mode="livemax",
             registry=self.registry,
         )
+        # (method, route, status) -> its counter and histogram children: ``labels()``
+        # costs more than the increments, so it runs once per key, not per request.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.build_info = Gauge(
             "app_build_info",
             "Always 1; the labels say which build is running.",
@@ -81,8 +87,17 @@ class Metrics:
         )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, f"{status // 100}xx").inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:  # first time for this key: resolve the labelled children once
+            method_label = method if method in _KNOWN_METHODS else "other"
+            series = self._series[key] = (
+                self.requests.labels(method_label, route, f"{status // 100}xx"),
+                self.latency.labels(method_label, route),
+            )
+        counter, histogram = series
+        counter.inc()
+        histogram.observe(seconds)
 
     def watch_pool(self, engine: AsyncEngine, pool_size: int) -> None:
         """Keep this worker's pool gauges current from SQLAlchemy's checkout/checkin events."""
