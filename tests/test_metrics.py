@@ -15,9 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.conftest import app_client, make_settings
-from tests.support.gunicorn import GunicornServer
+from tests.support.gunicorn import ROOT, GunicornServer
 
 WORKERS = 3
 
@@ -139,3 +140,16 @@ async def test_metrics_can_be_turned_off_and_stay_out_of_the_api_schema(database
     async with app_client(make_settings(database_url)) as client:
         assert (await client.get("/metrics")).status_code == 200
         assert "/metrics" not in (await client.get("/openapi.json")).json()["paths"]
+
+
+@pytestmark_anyio
+async def test_example_alert_rules_only_use_exported_series(database_url: str) -> None:
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yaml").read_text())
+    expressions = " ".join(rule["expr"] for rule in rules["groups"][0]["rules"])
+    used = set(re.findall(r"\b((?:http|db|app)_[a-z_]+)\b", expressions))
+    async with app_client(make_settings(database_url)) as client:
+        await client.get("/ready")
+        exported = (await client.get("/metrics")).text
+    assert used
+    for name in used:
+        assert re.search(rf"^{name}[{{ ]", exported, re.MULTILINE), name

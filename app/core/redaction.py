@@ -17,9 +17,7 @@ _SENSITIVE_KEY_PARTS = (
     "passwd",
     "secret",
     "token",
-    "api_key",
-    "apikey",
-    "private_key",
+    "key",  # api_key, apikey, private_key, x-api-key, ...
     "credential",
     "dsn",
 )
