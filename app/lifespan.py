@@ -4,6 +4,7 @@ Start-up connects to nothing, so a worker boots while the database is down; shut
 runs after the server has finished in-flight requests, then closes the pool.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypedDict
@@ -23,6 +24,7 @@ from app.db.engine import create_engine, create_sessionmaker
 from app.ops.draining import drain_on_sigterm
 from app.ops.metrics import Metrics
 from app.ops.readiness import ReadinessProbe
+from app.ops.tracing import start_tracing
 
 logger = structlog.get_logger(__name__)
 
@@ -46,6 +48,7 @@ def build_lifespan(
         configure_logging(settings)
         init_sentry(settings)
         engine = create_engine(settings)
+        stop_tracing = start_tracing(settings, engine)  # a no-op unless OTLP is configured
         metrics: Metrics | None = app.state.metrics
         if metrics is not None:
             metrics.watch_pool(engine, settings.db_pool_size)
@@ -73,6 +76,8 @@ def build_lifespan(
             await http_client.aclose()
             await engine.dispose()
             flush_sentry()
+            # Sends the spans still queued: network I/O, so off the event loop.
+            await asyncio.to_thread(stop_tracing)
             logger.info("worker stopped, database pool closed")
 
     return lifespan

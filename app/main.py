@@ -21,6 +21,7 @@ from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.ops.metrics import METRICS_PATH, Metrics, metrics_endpoint
 from app.ops.router import PROBE_PATHS
 from app.ops.router import router as ops_router
+from app.ops.tracing import untraced_paths
 from app.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
@@ -32,6 +33,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=settings.app_name,
         version=settings.app_version,
         lifespan=build_lifespan(settings),
+        # Request spans, once the lifespan's start_tracing has installed a tracer
+        # provider; never for probes and scrapes. Metrics are Prometheus's and logs
+        # structlog's, so FastAPI's own stay off, and so does its auto-configuration
+        # (FASTAPI_OTEL_AUTO_CONFIGURE), which would install a provider before ours.
+        telemetry={
+            "exclude": untraced_paths((*PROBE_PATHS, METRICS_PATH)),
+            "metrics": False,
+            "logs": False,
+            "auto_configure": False,
+            # Request and SQL spans only: per-step spans mark every 401 as an error.
+            "operation_spans": False,
+        },
     )
     register_error_handlers(app)
     metrics = Metrics() if settings.metrics_enabled else None

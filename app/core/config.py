@@ -6,6 +6,7 @@ Outside development and test, the rules that protect production (real secrets,
 an explicit database, no credentialed wildcard CORS) are enforced as well.
 """
 
+import importlib.util
 import ipaddress
 import json
 import sys
@@ -144,6 +145,7 @@ class Settings(BaseSettings):
     git_sha: str = Field(default="unknown", min_length=1, max_length=64)
     slow_request_ms: int = Field(default=1000, ge=1)
     otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str | None = Field(default=None, min_length=1, max_length=64)
 
     outbound_connect_timeout: float = Field(default=2.0, gt=0, le=60)
     outbound_read_timeout: float = Field(default=10.0, gt=0, le=600)
@@ -188,6 +190,7 @@ class Settings(BaseSettings):
         "jwt_public_key",
         "prometheus_multiproc_dir",
         "otel_exporter_otlp_endpoint",
+        "otel_service_name",
         mode="before",
     )
     @classmethod
@@ -255,6 +258,21 @@ class Settings(BaseSettings):
                 Dsn(value.get_secret_value())
             except BadDsn:
                 raise ValueError("is not a valid Sentry DSN") from None
+        return value
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _otlp_endpoint(cls, value: str | None) -> str | None:
+        """The collector's OTLP/HTTP base URL (``/v1/traces`` is appended), SDK installed."""
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        # Looked up, not imported: the SDK loads in the workers, once tracing starts.
+        for module in ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"):
+            if importlib.util.find_spec(module) is None:
+                raise ValueError("needs the OpenTelemetry SDK: install requirements/otel.txt")
         return value
 
     @field_validator("bind")

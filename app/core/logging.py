@@ -17,6 +17,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from app.core.config import Settings
 from app.core.context import request_id_var
 from app.core.redaction import redact
+from app.ops.tracing import add_trace_ids
 
 # Our middleware writes the access log; uvicorn's own would be a second, unstructured one.
 _SILENCED_LOGGERS = ("uvicorn.access", "gunicorn.access")
@@ -70,6 +71,8 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_request_id,
+        # With tracing on, every line written inside a request names its trace and span.
+        *([add_trace_ids] if settings.otel_exporter_otlp_endpoint else []),
         redact_secrets,
     ]
     renderer = _renderer(settings)

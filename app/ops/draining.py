@@ -39,9 +39,14 @@ def drain_on_sigterm(probe: ReadinessProbe, drain_seconds: float) -> Callable[[]
             server_handler(signum, frame)
             return
         probe.begin_draining()
+        # A signal handler must not touch the loop directly, nor log: it can interrupt
+        # this thread halfway through writing a line, and the logger's lock is not
+        # reentrant (the worker would hang until SIGKILL). Both happen on the loop.
+        loop.call_soon_threadsafe(start_draining, signum, frame)
+
+    def start_draining(signum: int, frame: FrameType | None) -> None:
         logger.info("shutdown requested, draining before stop", drain_seconds=drain_seconds)
-        # Signal handlers must not touch the loop directly; this wakes it safely.
-        loop.call_soon_threadsafe(loop.call_later, drain_seconds, server_handler, signum, frame)
+        loop.call_later(drain_seconds, server_handler, signum, frame)
 
     signal.signal(signal.SIGTERM, drain_then_stop)
 
