@@ -49,12 +49,16 @@ def build_lifespan(
         init_sentry(settings)
         engine = create_engine(settings)
         stop_tracing = start_tracing(settings, engine)  # a no-op unless OTLP is configured
-        metrics: Metrics | None = app.state.metrics
+        metrics = Metrics() if settings.metrics_enabled else None
         if metrics is not None:
             metrics.watch_pool(engine, settings.db_pool_size)
             metrics.build_info.labels(settings.app_version, settings.git_sha).set(1)
+        app.state.metrics = metrics
         probe = ReadinessProbe(
-            engine, timeout=settings.ready_timeout, cache_seconds=settings.ready_cache_seconds
+            engine,
+            timeout=settings.ready_timeout,
+            cache_seconds=settings.ready_cache_seconds,
+            on_result=metrics.record_readiness if metrics else lambda _: None,
         )
         stop_draining_hook = drain_on_sigterm(probe, settings.shutdown_drain_seconds)
         logger.info(

@@ -18,7 +18,7 @@ from app.middleware.body_limit import BodySizeLimitMiddleware
 from app.middleware.request_id import RequestIdMiddleware
 from app.middleware.telemetry import RequestTelemetryMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
-from app.ops.metrics import METRICS_PATH, Metrics, metrics_endpoint
+from app.ops.metrics import METRICS_PATH, metrics_endpoint
 from app.ops.router import PROBE_PATHS
 from app.ops.router import router as ops_router
 from app.ops.tracing import untraced_paths
@@ -47,9 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     register_error_handlers(app)
-    metrics = Metrics() if settings.metrics_enabled else None
-    app.state.metrics = metrics
-    if metrics is not None:
+    app.state.metrics = None  # the lifespan sets it, per worker
+    if settings.metrics_enabled:
         app.add_api_route(METRICS_PATH, metrics_endpoint, include_in_schema=False)
     app.include_router(ops_router)
     api = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
@@ -75,7 +74,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes=app.routes,
         quiet_paths=(*PROBE_PATHS, METRICS_PATH),
         slow_request_ms=settings.slow_request_ms,
-        metrics=metrics,
     )
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -6,8 +6,9 @@ request that is slow, one that reads a body, one that fails, and one whose commi
 
 import asyncio
 import time
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -49,8 +50,8 @@ def create_test_app(settings: Settings | None = None) -> FastAPI:
         return {"received_bytes": len(await request.body())}
 
     @app.post("/test/boom")
-    async def boom(request: Request) -> None:
-        await request.body()  # read, so an error reporter could see it
+    async def boom(payload: Annotated[dict[str, Any] | None, Body()] = None) -> None:  # noqa: ARG001
+        """Fails after FastAPI parsed the JSON body, so an error reporter attaches it."""
         raise RuntimeError(INTERNAL_FAILURE_MESSAGE)
 
     @app.get("/test/hold-connection")

@@ -5,6 +5,7 @@ token, so generated input reaches the handlers. Every response must avoid 5xx an
 conform to the schema: documented status code, content type and body shape.
 """
 
+import itertools
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -61,10 +63,16 @@ def test_no_server_error_and_every_response_matches_the_schema(
         operations.append(result.ok())
     assert len(operations) >= 8  # probes plus every /api/v1 operation
 
-    for operation in operations:
+    for operation, mode in itertools.product(operations, GenerationMode):
+        takes_input = any(
+            len(parameters)
+            for parameters in (operation.path_parameters, operation.query, operation.body)
+        )
+        if mode is GenerationMode.NEGATIVE and not takes_input:
+            continue  # nothing to make invalid (/health, /ready)
 
-        @given(case=operation.as_strategy())
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
         def fuzz(case: schemathesis.Case[Any]) -> None:
             # Not "schema-valid input must be accepted": JSON Schema's email format is
             # looser than real address rules (reserved domains such as .test), so a 422

@@ -120,6 +120,8 @@ def test_pool_readiness_and_build_series_are_exported(server: GunicornServer) ->
 
 
 def test_a_dead_workers_live_gauges_are_dropped(server: GunicornServer, metrics_dir: Path) -> None:
+    for _ in range(10):
+        assert httpx.get(f"{server.base_url}/health").status_code == 200
     victim = min(worker_pids(metrics_dir))
     assert (metrics_dir / f"gauge_livesum_{victim}.db").exists()
     os.kill(victim, signal.SIGKILL)

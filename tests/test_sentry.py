@@ -132,5 +132,7 @@ def test_unhandled_exception_reaches_sentry_without_any_credential(
         if line.startswith("{") and '"exception"' in line
     )
     assert event["exception"]["values"][-1]["type"] == "RuntimeError"
+    # The app's own scrubber ran on this very event (the SDK's marks are different).
+    assert parse_qs(event["request"]["query_string"]) == {"access_token": [REDACTED]}
     assert event["tags"]["request_id"] == "sentry-req-1"
     assert event["environment"] == "production"

@@ -17,6 +17,8 @@ from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Marks which master prepared PROMETHEUS_MULTIPROC_DIR (inherited by its workers).
+_METRICS_DIR_OWNER = "METRICS_DIR_PREPARED_BY_PID"
 
 
 def _cgroup_cpu_limit(cgroup_root: Path) -> float | None:
@@ -66,11 +68,16 @@ def prepare_metrics_dir(settings: Settings) -> Path | None:
     """
     if not settings.metrics_enabled:
         return None
+    if os.environ.get(_METRICS_DIR_OWNER) == str(os.getpid()):
+        # A reload (SIGHUP) re-reads gunicorn.conf.py in the same master: keep the
+        # directory the running workers write to.
+        return Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     directory = settings.prometheus_multiproc_dir or Path(tempfile.mkdtemp(prefix="metrics-"))
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    os.environ[_METRICS_DIR_OWNER] = str(os.getpid())
     return directory
 
 

@@ -6,6 +6,7 @@ does not drown the lines people read. The client address is the one uvicorn reso
 through ``FORWARDED_ALLOW_IPS``, so it is the real caller only behind trusted proxies.
 """
 
+import asyncio
 import time
 from collections.abc import Collection, Sequence
 
@@ -52,13 +53,11 @@ class RequestTelemetryMiddleware:
         routes: Sequence[BaseRoute],
         quiet_paths: Collection[str],
         slow_request_ms: int,
-        metrics: Metrics | None,
     ) -> None:
         self.app = app
         self.route_template = RouteTemplates(routes)
         self.quiet_paths = frozenset(quiet_paths)
         self.slow_request_seconds = slow_request_ms / 1000
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,7 +65,9 @@ class RequestTelemetryMiddleware:
             return
 
         started = time.perf_counter()
-        status = 500  # what the client sees if the app raises before responding
+        # What the client sees if the app raises before responding; None if the request
+        # was cancelled (shutdown, client gone) before any response: not a 5xx.
+        status: int | None = 500
 
         async def send_recording_status(message: Message) -> None:
             nonlocal status
@@ -74,17 +75,23 @@ class RequestTelemetryMiddleware:
                 status = message["status"]
             await send(message)
 
-        metrics = self.metrics
+        # Built per worker in the lifespan; None when metrics are off.
+        metrics: Metrics | None = scope["app"].state.metrics
         if metrics is not None:
             metrics.in_progress.inc()
         try:
             await self.app(scope, receive, send_recording_status)
+        except asyncio.CancelledError:
+            if status == 500:
+                status = None
+            raise
         finally:
             elapsed = time.perf_counter() - started
             method, route = scope["method"], self.route_template(scope)
             if metrics is not None:
                 metrics.in_progress.dec()
-                metrics.observe_request(method, route, status, elapsed)
+                if status is not None:
+                    metrics.observe_request(method, route, status, elapsed)
             duration_ms = round(elapsed * 1000, 2)
             if elapsed >= self.slow_request_seconds:
                 logger.warning("slow request", method=method, route=route, duration_ms=duration_ms)

@@ -1,5 +1,8 @@
 """Prometheus metrics that add up across gunicorn workers.
 
+Each worker builds its ``Metrics`` in the lifespan, after gunicorn has forked: nothing
+is created (no metric file written) when the app is imported.
+
 Under gunicorn, each worker writes its samples to memory-mapped files in
 ``PROMETHEUS_MULTIPROC_DIR`` (set up by ``gunicorn.conf.py``), and a scrape answered
 by any worker reads them all, so ``/metrics`` shows the sum over the workers. Without
@@ -71,8 +74,8 @@ class Metrics:
         )
         self.ready = Gauge(
             "app_ready",
-            "1 while the last readiness check passed (the highest over live workers).",
-            multiprocess_mode="livemax",
+            "1 if the latest readiness verdict of any live worker was ready.",
+            multiprocess_mode="livemostrecent",
             registry=self.registry,
         )
         # (method, route, status) -> its counter and histogram children: ``labels()``
@@ -87,13 +90,13 @@ class Metrics:
         )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in _KNOWN_METHODS else "other"
         key = (method, route, status)
         series = self._series.get(key)
         if series is None:  # first time for this key: resolve the labelled children once
-            method_label = method if method in _KNOWN_METHODS else "other"
             series = self._series[key] = (
-                self.requests.labels(method_label, route, f"{status // 100}xx"),
-                self.latency.labels(method_label, route),
+                self.requests.labels(method, route, f"{status // 100}xx"),
+                self.latency.labels(method, route),
             )
         counter, histogram = series
         counter.inc()
@@ -113,6 +116,9 @@ class Metrics:
         event.listen(engine.sync_engine.pool, "checkout", lambda *_: moved(+1))
         event.listen(engine.sync_engine.pool, "checkin", lambda *_: moved(-1))
 
+    def record_readiness(self, ready: bool) -> None:
+        self.ready.set(1 if ready else 0)
+
     def render(self) -> Response:
         if self.registry is not None:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
@@ -122,5 +128,8 @@ class Metrics:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    # A fresh (or at most READY_CACHE_SECONDS old) verdict for app_ready with every scrape,
+    # whichever worker answers it.
+    await request.state.readiness_probe.check()
     metrics: Metrics = request.app.state.metrics
     return metrics.render()

@@ -10,6 +10,7 @@ the background, still as the one shared check.
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -28,8 +29,17 @@ class ReadinessReport:
 
 
 class ReadinessProbe:
-    def __init__(self, engine: AsyncEngine, *, timeout: float, cache_seconds: float) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        timeout: float,
+        cache_seconds: float,
+        on_result: Callable[[bool], None] = lambda _: None,
+    ) -> None:
+        """``on_result`` hears every verdict (each check, and draining): the metrics gauge."""
         self._engine = engine
+        self._on_result = on_result
         self._timeout = timeout
         self._cache_seconds = cache_seconds
         self._draining = False
@@ -44,6 +54,7 @@ class ReadinessProbe:
     def begin_draining(self) -> None:
         """From now on report "not ready", so traffic moves away before the process exits."""
         self._draining = True
+        self._on_result(False)
 
     async def check(self) -> ReadinessReport:
         if self._draining:
@@ -64,6 +75,7 @@ class ReadinessProbe:
             database = await self._check_database()
             report = ReadinessReport(ready=database == "ok", checks={DATABASE_CHECK: database})
             self._last, self._last_at = report, time.monotonic()
+            self._on_result(report.ready)
             return report
         finally:
             self._running = None

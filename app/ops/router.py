@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from app.ops.metrics import Metrics
 from app.ops.readiness import ReadinessProbe
 
 HEALTH_PATH = "/health"
@@ -45,13 +44,8 @@ async def health() -> JSONResponse:
     responses={503: {"model": ReadinessStatus, "description": "A dependency is not available"}},
     summary="Readiness probe",
 )
-async def ready(
-    request: Request, probe: Annotated[ReadinessProbe, Depends(get_readiness_probe)]
-) -> JSONResponse:
+async def ready(probe: Annotated[ReadinessProbe, Depends(get_readiness_probe)]) -> JSONResponse:
     report = await probe.check()
-    metrics: Metrics | None = request.app.state.metrics
-    if metrics is not None:
-        metrics.ready.set(1 if report.ready else 0)
     return JSONResponse(
         {"status": "ready" if report.ready else "unavailable", "checks": report.checks},
         status_code=200 if report.ready else 503,

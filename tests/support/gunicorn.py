@@ -33,7 +33,13 @@ class GunicornServer:
     def __init__(self, env: Mapping[str, str], *, app: str | None = None) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env, "BIND": f"127.0.0.1:{self.port}"}
+        # No drain by default: tests that exercise it set SHUTDOWN_DRAIN_SECONDS.
+        self.env = {
+            **os.environ,
+            "SHUTDOWN_DRAIN_SECONDS": "0",
+            **env,
+            "BIND": f"127.0.0.1:{self.port}",
+        }
         self.app = app
         self.lines: list[str] = []
         self._process: subprocess.Popen[str] | None = None
@@ -93,8 +99,13 @@ class GunicornServer:
         if self._process is None:
             return
         if self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait(timeout=10)
+            # Gracefully first, so gunicorn's exit hooks run (its metrics directory goes).
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait(timeout=10)
         if self._reader is not None:
             self._reader.join(timeout=5)
         if self._process.stdout is not None:
