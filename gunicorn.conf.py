@@ -4,7 +4,6 @@ Every value comes from the validated settings (environment variables), so an inv
 configuration stops the master here, before any port is bound.
 """
 
-import shutil
 from typing import Any
 
 import structlog
@@ -69,9 +68,3 @@ def child_exit(_server: object, worker: Any) -> None:
         from prometheus_client import multiprocess  # noqa: PLC0415  (after the env is set)
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
-
-
-def on_exit(_server: object) -> None:
-    """Remove the metrics directory this master created for itself."""
-    if metrics_dir is not None and settings.prometheus_multiproc_dir is None:
-        shutil.rmtree(metrics_dir, ignore_errors=True)

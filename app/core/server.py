@@ -5,8 +5,10 @@
 honours the cgroup CPU quota (v2 and v1) and the CPU affinity mask first.
 """
 
+import atexit
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -72,13 +74,23 @@ def prepare_metrics_dir(settings: Settings) -> Path | None:
         # A reload (SIGHUP) re-reads gunicorn.conf.py in the same master: keep the
         # directory the running workers write to.
         return Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    directory = settings.prometheus_multiproc_dir or Path(tempfile.mkdtemp(prefix="metrics-"))
+    directory = settings.prometheus_multiproc_dir
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="metrics-"))
+        # Removed when this master exits, however it exits (also --print-config);
+        # forked workers inherit the hook, hence the owner check.
+        atexit.register(_remove_if_owner, directory, os.getpid())
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("*.db"):
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     os.environ[_METRICS_DIR_OWNER] = str(os.getpid())
     return directory
+
+
+def _remove_if_owner(directory: Path, owner_pid: int) -> None:
+    if os.getpid() == owner_pid:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def connection_budget(settings: Settings, workers: int) -> int:
