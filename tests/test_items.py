@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from app.core.pagination import CursorCodec
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -28,21 +29,6 @@ PASSWORD = "correct horse battery staple"
 ITEMS = "/api/v1/items"
 
 Headers = dict[str, str]
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with this status and the request's ID."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    for field in ("type", "title", "detail", "instance"):
-        assert isinstance(body[field], str)
-    assert body["request_id"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    if status == 401:
-        assert response.headers["WWW-Authenticate"] == "Bearer"
-    return body
 
 
 def error_locations(body: dict[str, Any]) -> list[list[Any]]:

@@ -22,6 +22,7 @@ import pytest
 
 from app.core.config import Settings
 from tests.conftest import FrozenClock, app_client, fetch_column, make_settings
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
@@ -34,19 +35,6 @@ ME = "/api/v1/users/me"
 
 def unique_email(prefix: str = "user") -> str:
     return f"{prefix}-{uuid4().hex}@example.com"
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with this status and the request's ID."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    for field in ("type", "title", "detail", "instance"):
-        assert isinstance(body[field], str)
-    assert body["request_id"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
 
 
 def assert_unauthorized(response: httpx.Response) -> dict[str, Any]:
