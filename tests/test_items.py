@@ -24,7 +24,6 @@ from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 PASSWORD = "correct horse battery staple"
 ITEMS = "/api/v1/items"
 

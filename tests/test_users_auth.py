@@ -26,7 +26,6 @@ from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 PASSWORD = "correct horse battery staple"
 USERS = "/api/v1/users"
 TOKEN = "/api/v1/auth/token"
