@@ -18,7 +18,7 @@ import sys
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from tests.support.gunicorn import GunicornServer
+from tests.support.gunicorn import GunicornServer, production_env
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/app")
 
@@ -61,13 +61,7 @@ def main() -> None:
             "wrk is not installed (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)"
         )
 
-    env = {
-        "ENVIRONMENT": "production",
-        "DATABASE_URL": DATABASE_URL,
-        "JWT_SECRET_KEY": "bench-only-secret-bench-only-secret-0123",
-        "WEB_CONCURRENCY": str(args.workers),
-        "LOG_LEVEL": "INFO",
-    }
+    env = production_env(DATABASE_URL, WEB_CONCURRENCY=str(args.workers), LOG_LEVEL="INFO")
     cases: list[tuple[str, str | None, str, dict[str, str]]] = [
         ("full app", None, "/health", {}),
         ("metrics off", None, "/health", {"METRICS_ENABLED": "false"}),

@@ -8,11 +8,9 @@ drops it at the end. No PostgreSQL reachable is a failure, never a skip.
 import asyncio
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -35,10 +33,10 @@ for _variable in [key for key in os.environ if key.upper() in _SETTINGS_VARIABLE
 from app.core.clock import Clock, get_clock  # noqa: E402
 from app.db.admin import create_database_if_missing, maintenance_engine  # noqa: E402
 from tests.apps import create_test_app  # noqa: E402
+from tests.support.paths import BIN, ROOT  # noqa: E402
 from tests.support.tcp_proxy import TcpProxy  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-ALEMBIC = Path(sys.executable).with_name("alembic")
+ALEMBIC = BIN / "alembic"
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SERVER_URL = normalise_database_url(os.environ.get("TEST_DATABASE_URL") or DEFAULT_SERVER_URL)
 
@@ -146,6 +144,10 @@ FAST_PASSWORD_HASHING = {
     "password_hash_time_cost": 1,
     "password_hash_memory_kib": 8192,
     "password_hash_parallelism": 1,
+}
+# The same, as environment variables for a server process.
+FAST_PASSWORD_HASHING_ENV = {
+    name.upper(): str(value) for name, value in FAST_PASSWORD_HASHING.items()
 }
 
 

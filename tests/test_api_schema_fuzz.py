@@ -6,7 +6,6 @@ conform to the schema: documented status code, content type and body shape.
 """
 
 import itertools
-import secrets
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
@@ -19,19 +18,13 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.conftest import FAST_PASSWORD_HASHING
-from tests.support.gunicorn import GunicornServer
+from tests.conftest import FAST_PASSWORD_HASHING_ENV
+from tests.support.gunicorn import GunicornServer, production_env
 
 
 @pytest.fixture(scope="module")
 def live_server(database_url: str) -> Iterator[GunicornServer]:
-    env = {
-        "ENVIRONMENT": "production",
-        "DATABASE_URL": database_url,
-        "JWT_SECRET_KEY": secrets.token_hex(32),
-        "WEB_CONCURRENCY": "2",
-        **{name.upper(): str(value) for name, value in FAST_PASSWORD_HASHING.items()},
-    }
+    env = production_env(database_url, WEB_CONCURRENCY="2", **FAST_PASSWORD_HASHING_ENV)
     with GunicornServer(env) as server:
         yield server
 

@@ -20,7 +20,8 @@ from app.core.config import (
     ConfigurationError,
     Settings,
 )
-from tests.support.gunicorn import GUNICORN, ROOT, free_port
+from tests.support.gunicorn import GUNICORN, free_port
+from tests.support.paths import ROOT
 
 STRONG_SECRET = "a-real-secret-" + "0123456789abcdef" * 3
 DATABASE_PASSWORD = "db-password-never-printed"

@@ -9,9 +9,7 @@ app fails here, not in a rollout.
 import json
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -20,9 +18,8 @@ import yaml
 
 from app.core.config import Settings
 from app.ops.router import HEALTH_PATH, READY_PATH
+from tests.support.paths import BIN, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 KUBERNETES_VERSION = "1.32.0"
 OVERLAYS = ["staging", "production"]
 MIGRATION_COMMAND = ["alembic", "upgrade", "head"]

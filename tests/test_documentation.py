@@ -1,11 +1,10 @@
 """Every setting is documented once in .env.example and once in the README table."""
 
 import re
-from pathlib import Path
 
 from app.core.config import Settings
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 VARIABLES = sorted(name.upper() for name in Settings.model_fields)
 
 

@@ -6,7 +6,6 @@ also see which workers wrote samples and that a dead worker's live gauges are re
 
 import os
 import re
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -18,7 +17,8 @@ import pytest
 import yaml
 
 from tests.conftest import app_client, make_settings
-from tests.support.gunicorn import ROOT, GunicornServer
+from tests.support.gunicorn import GunicornServer, production_env
+from tests.support.paths import ROOT
 
 WORKERS = 3
 
@@ -32,15 +32,13 @@ def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(database_url: str, metrics_dir: Path) -> Iterator[GunicornServer]:
-    env = {
-        "ENVIRONMENT": "production",
-        "DATABASE_URL": database_url,
-        "JWT_SECRET_KEY": secrets.token_hex(32),
-        "WEB_CONCURRENCY": str(WORKERS),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "APP_VERSION": "1.2.3",
-        "GIT_SHA": "abc1234",
-    }
+    env = production_env(
+        database_url,
+        WEB_CONCURRENCY=str(WORKERS),
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        APP_VERSION="1.2.3",
+        GIT_SHA="abc1234",
+    )
     with GunicornServer(env, app="tests.apps:create_test_app()") as running:
         yield running
 

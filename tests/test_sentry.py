@@ -7,7 +7,6 @@ ingestion endpoint on loopback receiving the envelope.
 
 import gzip
 import json
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import pytest
 from app.core.context import request_id_var
 from app.core.redaction import REDACTED
 from app.core.sentry import scrub_event
-from tests.support.gunicorn import GunicornServer
+from tests.support.gunicorn import GunicornServer, production_env
 
 
 def test_event_is_tagged_with_the_request_id_and_stripped_of_credentials() -> None:
@@ -99,13 +98,7 @@ def test_unhandled_exception_reaches_sentry_without_any_credential(
         "password": "password-secret-77c0",
         "query": "query-secret-19ab",
     }
-    env = {
-        "ENVIRONMENT": "production",
-        "DATABASE_URL": database_url,
-        "JWT_SECRET_KEY": secrets.token_hex(32),
-        "WEB_CONCURRENCY": "1",
-        "SENTRY_DSN": dsn,
-    }
+    env = production_env(database_url, SENTRY_DSN=dsn)
     with GunicornServer(env, app="tests.apps:create_test_app()") as server:
         response = httpx.post(
             f"{server.base_url}/test/boom",

@@ -17,23 +17,17 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import database_behind_proxy
-from tests.support.gunicorn import GunicornServer
+from tests.support.gunicorn import GunicornServer, production_env
 from tests.support.journey import run_user_journey
 
 TEST_APP = "tests.apps:create_test_app()"
 JWT_SECRET = secrets.token_hex(32)
 
 
-def production_env(database_url: str, **extra: str) -> dict[str, str]:
-    return {
-        "ENVIRONMENT": "production",
-        "DATABASE_URL": database_url,
-        "JWT_SECRET_KEY": JWT_SECRET,
-        "WEB_CONCURRENCY": "2",
-        "LOG_LEVEL": "INFO",
-        "SHUTDOWN_DRAIN_SECONDS": "1",
-        **extra,
-    }
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    """Two workers, a secret the tests look for in the output, a short drain."""
+    defaults = {"JWT_SECRET_KEY": JWT_SECRET, "WEB_CONCURRENCY": "2", "SHUTDOWN_DRAIN_SECONDS": "1"}
+    return production_env(database_url, **(defaults | extra))
 
 
 def parsed_lines(server: GunicornServer) -> list[dict[str, object]]:
@@ -43,7 +37,7 @@ def parsed_lines(server: GunicornServer) -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[GunicornServer]:
     with GunicornServer(
-        production_env(database_url, DB_MAX_CONNECTIONS="10", SLOW_REQUEST_MS="500"),
+        server_env(database_url, DB_MAX_CONNECTIONS="10", SLOW_REQUEST_MS="500"),
         app=TEST_APP,
     ) as running:
         yield running
@@ -154,7 +148,7 @@ def test_boot_lines_report_sizing_and_warn_about_the_connection_budget(
 
 
 def test_sigterm_lets_in_flight_request_finish_and_exits_zero(database_url: str) -> None:
-    with GunicornServer(production_env(database_url), app=TEST_APP) as server:
+    with GunicornServer(server_env(database_url), app=TEST_APP) as server:
         assert httpx.get(f"{server.base_url}/ready").status_code == 200
         result: dict[str, httpx.Response] = {}
 
@@ -187,7 +181,7 @@ def test_ready_fails_fast_on_database_outage_and_recovers_without_restart(
     database_url: str,
 ) -> None:
     with database_behind_proxy(database_url) as (proxy, proxied):
-        env = production_env(proxied, WEB_CONCURRENCY="1", READY_TIMEOUT="1")
+        env = server_env(proxied, WEB_CONCURRENCY="1", READY_TIMEOUT="1")
         with GunicornServer(env) as server:
             ready = f"{server.base_url}/ready"
             assert httpx.get(ready).status_code == 200

@@ -14,7 +14,8 @@ import pytest
 
 from app.core.config import Settings
 from app.core.server import _cgroup_cpu_limit, connection_budget, usable_cpu_count, worker_count
-from tests.support.gunicorn import GUNICORN, ROOT
+from tests.support.gunicorn import GUNICORN
+from tests.support.paths import ROOT
 
 AFFINITY_CPUS = len(os.sched_getaffinity(0))
 

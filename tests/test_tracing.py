@@ -37,10 +37,10 @@ from sqlalchemy.exc import DBAPIError
 from app.db.engine import create_engine
 from app.ops.tracing import add_trace_ids, instrument_engine, traces_endpoint
 from app.users.models import User
-from tests.conftest import ROOT, make_settings
-from tests.support.gunicorn import GunicornServer
+from tests.conftest import FAST_PASSWORD_HASHING_ENV, make_settings
+from tests.support.gunicorn import GunicornServer, production_env
+from tests.support.paths import ROOT
 
-JWT_SECRET = secrets.token_hex(32)
 # An upstream service's trace context (W3C traceparent): the request must join its trace.
 UPSTREAM_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 UPSTREAM_SPAN_ID = "00f067aa0ba902b7"
@@ -155,19 +155,13 @@ def test_request_and_sql_spans_reach_the_collector_and_join_the_log_lines(
     email = f"traced-{uuid4().hex[:12]}@example.com"
     password = f"pw-{secrets.token_hex(12)}"
     query_secret = f"qs-{secrets.token_hex(8)}"
-    env = {
-        "ENVIRONMENT": "production",
-        "DATABASE_URL": database_url,
-        "JWT_SECRET_KEY": JWT_SECRET,
-        "WEB_CONCURRENCY": "1",
-        "SHUTDOWN_DRAIN_SECONDS": "0",
-        "PASSWORD_HASH_TIME_COST": "1",
-        "PASSWORD_HASH_MEMORY_KIB": "8192",
-        "PASSWORD_HASH_PARALLELISM": "1",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+    env = production_env(
+        database_url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
         # A standard exporter variable, read by the SDK itself: it still applies.
-        "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
-    }
+        OTEL_EXPORTER_OTLP_COMPRESSION="gzip",
+        **FAST_PASSWORD_HASHING_ENV,
+    )
     with GunicornServer(env) as server:
         for path in UNTRACED_PATHS:
             assert httpx.get(f"{server.base_url}{path}").status_code == 200, path

@@ -18,8 +18,9 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from tests.support.gunicorn import ROOT, free_port
+from tests.support.gunicorn import free_port
 from tests.support.journey import run_user_journey
+from tests.support.paths import ROOT
 
 # Building the image cold (base layers, pip downloads) can take minutes.
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]

@@ -5,21 +5,21 @@ process printed, and the process is always stopped, even when a test fails.
 """
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
+from tests.support.paths import BIN, ROOT
+
+GUNICORN = BIN / "gunicorn"
 
 
 def free_port() -> int:
@@ -27,6 +27,17 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def production_env(database_url: str, **overrides: str) -> dict[str, str]:
+    """What a production deployment sets, pointed at the test's database; one worker."""
+    return {
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": database_url,
+        "JWT_SECRET_KEY": secrets.token_hex(32),
+        "WEB_CONCURRENCY": "1",
+        **overrides,
+    }
 
 
 class GunicornServer:
