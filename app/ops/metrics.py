@@ -13,8 +13,9 @@ paths share one label, and statuses are classes (``2xx``).
 """
 
 import os
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -28,6 +29,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
+
+from app.ops.readiness import ReadinessProbe
+from app.ops.router import get_readiness_probe
 
 METRICS_PATH = "/metrics"
 UNMATCHED_ROUTE = "unmatched"
@@ -127,9 +131,11 @@ class Metrics:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-async def metrics_endpoint(request: Request) -> Response:
+async def metrics_endpoint(
+    request: Request, probe: Annotated[ReadinessProbe, Depends(get_readiness_probe)]
+) -> Response:
     # A fresh (or at most READY_CACHE_SECONDS old) verdict for app_ready with every scrape,
     # whichever worker answers it.
-    await request.state.readiness_probe.check()
+    await probe.check()
     metrics: Metrics = request.app.state.metrics
     return metrics.render()
