@@ -60,5 +60,5 @@ lock: install ## Re-resolve and hash-lock requirements/*.txt from pyproject.toml
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-bench: install ## Probe throughput under gunicorn with wrk (loopback, ~15 s)
-	$(BIN)/python -m bench.http_throughput
+bench: install ## Service vs hand-written baselines under gunicorn, wrk on loopback (~5 min)
+	$(BIN)/python -m bench --markdown docs/benchmarks.md

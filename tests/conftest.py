@@ -31,7 +31,11 @@ for _variable in [key for key in os.environ if key.upper() in _SETTINGS_VARIABLE
     del os.environ[_variable]
 
 from app.core.clock import Clock, get_clock  # noqa: E402
-from app.db.admin import create_database_if_missing, maintenance_engine  # noqa: E402
+from app.db.admin import (  # noqa: E402
+    create_database_if_missing,
+    drop_database,
+    maintenance_engine,
+)
 from tests.apps import create_test_app  # noqa: E402
 from tests.support.paths import BIN, ROOT  # noqa: E402
 from tests.support.tcp_proxy import TcpProxy  # noqa: E402
@@ -96,16 +100,6 @@ def alembic(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
-
-
-async def drop_database(url: str) -> None:
-    engine = maintenance_engine(url)
-    try:
-        async with engine.connect() as connection:
-            name = engine.dialect.identifier_preparer.quote(str(make_url(url).database))
-            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="session")

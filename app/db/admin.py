@@ -1,7 +1,8 @@
-"""Database administration for local development and tests: create the database.
+"""Database administration for local development, tests and the benchmark.
 
 Production databases are provisioned by their platform; this exists so ``make run``
-works on a fresh PostgreSQL and the tests can make a throwaway database of their own.
+works on a fresh PostgreSQL and the tests and ``make bench`` can make (and drop) a
+throwaway database of their own.
 """
 
 import asyncio
@@ -33,6 +34,17 @@ async def create_database_if_missing(url: str) -> bool:
             quoted = engine.dialect.identifier_preparer.quote(str(name))
             await connection.execute(text(f"CREATE DATABASE {quoted}"))
             return True
+    finally:
+        await engine.dispose()
+
+
+async def drop_database(url: str) -> None:
+    """Drop the database named in ``url``, even with sessions still connected to it."""
+    engine = maintenance_engine(url)
+    try:
+        async with engine.connect() as connection:
+            name = engine.dialect.identifier_preparer.quote(str(make_url(url).database))
+            await connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     finally:
         await engine.dispose()
 

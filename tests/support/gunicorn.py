@@ -12,8 +12,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
 import httpx
 
@@ -41,7 +42,21 @@ def production_env(database_url: str, **overrides: str) -> dict[str, str]:
 
 
 class GunicornServer:
-    def __init__(self, env: Mapping[str, str], *, app: str | None = None) -> None:
+    """``gunicorn -c gunicorn.conf.py`` on a free loopback port.
+
+    ``cpus`` pins the server (master and workers) with ``taskset``, so a benchmark can
+    keep it off the load generator's CPU. ``output`` sends what it prints to a file
+    instead of ``lines``: a long load run would otherwise hold every access line here.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        app: str | None = None,
+        cpus: str | None = None,
+        output: Path | None = None,
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         # No drain by default: tests that exercise it set SHUTDOWN_DRAIN_SECONDS.
@@ -52,6 +67,8 @@ class GunicornServer:
             "BIND": f"127.0.0.1:{self.port}",
         }
         self.app = app
+        self.cpus = cpus
+        self.output_path = output
         self.lines: list[str] = []
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
@@ -62,20 +79,33 @@ class GunicornServer:
         return self._process
 
     def start(self, timeout: float = 20) -> Self:
+        self.spawn()
+        self._wait_until_healthy(timeout)
+        return self
+
+    def spawn(self) -> None:
+        """Start the process and return at once (``start`` also waits for ``/health``)."""
         command = [str(GUNICORN), "-c", "gunicorn.conf.py", *([self.app] if self.app else [])]
-        self._process = subprocess.Popen(
+        if self.cpus is not None:
+            command = ["taskset", "-c", self.cpus, *command]
+        if self.output_path is not None:
+            with self.output_path.open("w") as log_file:  # the child keeps its own copy
+                self._process = self._popen(command, log_file)
+            return
+        self._process = self._popen(command, subprocess.PIPE)
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def _popen(self, command: list[str], stdout: IO[str] | int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             command,
             cwd=ROOT,
             env=self.env,
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # its own process group, so cleanup reaches the workers
         )
-        self._reader = threading.Thread(target=self._collect, daemon=True)
-        self._reader.start()
-        self._wait_until_healthy(timeout)
-        return self
 
     def _collect(self) -> None:
         assert self.process.stdout is not None
@@ -96,7 +126,13 @@ class GunicornServer:
 
     @property
     def output(self) -> str:
+        if self.output_path is not None:
+            return self.output_path.read_text()
         return "\n".join(self.lines)
+
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
 
     def __enter__(self) -> Self:
         return self.start()
@@ -107,10 +143,13 @@ class GunicornServer:
         _exc: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM, so gunicorn's exit hooks run (its metrics directory goes); then SIGKILL."""
         if self._process is None:
             return
         if self._process.poll() is None:
-            # Gracefully first, so gunicorn's exit hooks run (its metrics directory goes).
             self._process.send_signal(signal.SIGTERM)
             try:
                 self._process.wait(timeout=10)
