@@ -4,12 +4,25 @@ Every value comes from the validated settings (environment variables), so an inv
 configuration stops the master here, before any port is bound.
 """
 
-from typing import Any
+import gc
 
-import structlog
+# No collection while the master imports the app (here and by preload_app below): it
+# finds nothing to free, costs a tenth of the start-up, and the little it frees would
+# leave holes in pages the workers share. Enabled again once ready, frozen before forks.
+gc.disable()
+# A request allocates and frees thousands of objects; at Python's default (700) the
+# young generation is collected every few dozen requests and the older ones soon
+# after, for almost nothing: reference counting frees nearly all of it. Collecting
+# every 50,000 allocations made a database read 10-15% cheaper and halved its p99
+# (make bench), for at most a few MB of cyclic garbage waiting a little longer.
+_GC_THRESHOLDS = (50_000, 20, 100)
 
-from app.core.config import get_settings_or_exit
-from app.core.server import (
+from typing import Any  # noqa: E402
+
+import structlog  # noqa: E402
+
+from app.core.config import get_settings_or_exit  # noqa: E402
+from app.core.server import (  # noqa: E402
     GunicornLogger,
     connection_budget,
     prepare_metrics_dir,
@@ -41,6 +54,11 @@ accesslog = None  # the app's access-log middleware writes one structured line p
 
 def when_ready(_server: object) -> None:
     """Log the resolved sizing once, where operators look first."""
+    # Frozen first: collected now, everything imported would be walked three times over,
+    # once in each generation.
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    gc.enable()
     budget = connection_budget(settings, workers)
     log = structlog.get_logger("gunicorn.conf")
     log.info(
@@ -68,3 +86,14 @@ def child_exit(_server: object, worker: Any) -> None:
         from prometheus_client import multiprocess  # noqa: PLC0415  (after the env is set)
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def pre_fork(_server: object, _worker: object) -> None:
+    """Put everything the master made out of the cyclic collector's reach.
+
+    The imported app lives as long as the worker, so collecting it is wasted work: a
+    full collection walked all of it and cost a tenth of a database read's time. And
+    a collection writes to every object it visits, which would copy the master's
+    pages, shared after the fork, into each worker's own memory.
+    """
+    gc.freeze()

@@ -12,15 +12,16 @@ from typing import TypedDict
 import httpx
 import structlog
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.http_client import create_http_client
 from app.core.logging import configure_logging
 from app.core.pagination import CursorCodec
 from app.core.security import PasswordHasher, TokenService
 from app.core.sentry import flush_sentry, init_sentry
-from app.db.engine import create_engine, create_sessionmaker
+from app.db.database import Database
+from app.db.engine import create_engine
 from app.ops.draining import drain_on_sigterm
 from app.ops.metrics import Metrics
 from app.ops.readiness import ReadinessProbe
@@ -32,7 +33,7 @@ logger = structlog.get_logger(__name__)
 class LifespanState(TypedDict):
     """What every request sees as ``request.state``."""
 
-    db_sessionmaker: async_sessionmaker[AsyncSession]
+    database: Database
     readiness_probe: ReadinessProbe
     password_hasher: PasswordHasher
     token_service: TokenService
@@ -41,7 +42,7 @@ class LifespanState(TypedDict):
 
 
 def build_lifespan(
-    settings: Settings,
+    settings: Settings, clock: Clock
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[LifespanState]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
@@ -54,8 +55,9 @@ def build_lifespan(
             metrics.watch_pool(engine, settings.db_pool_size)
             metrics.build_info.labels(settings.app_version, settings.git_sha).set(1)
         app.state.metrics = metrics
+        database = Database(engine)
         probe = ReadinessProbe(
-            engine,
+            database,
             timeout=settings.ready_timeout,
             cache_seconds=settings.ready_cache_seconds,
             on_result=metrics.record_readiness if metrics else lambda _: None,
@@ -68,10 +70,10 @@ def build_lifespan(
         http_client = create_http_client(settings)
         try:
             yield {
-                "db_sessionmaker": create_sessionmaker(engine),
+                "database": database,
                 "readiness_probe": probe,
                 "password_hasher": PasswordHasher(settings),
-                "token_service": TokenService(settings),
+                "token_service": TokenService(settings, clock),
                 "cursor_codec": CursorCodec(settings.jwt_secret_key.get_secret_value().encode()),
                 "http_client": http_client,
             }

@@ -1,44 +1,45 @@
 """Application factory: the one place that assembles the service.
 
 ``app`` is what gunicorn and uvicorn import; tests build their own with
-``create_app(settings)``. Building the app reads settings and wires routes and
-middleware, nothing more: connections and logging start in the lifespan.
+``create_app(settings)`` (and a frozen ``clock`` where time matters). Building the app
+reads settings and wires routes and middleware, nothing more: connections and logging
+start in the lifespan.
 """
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from app.auth.router import router as auth_router
+from app.core.clock import Clock, utc_now
 from app.core.config import Settings, get_settings, get_settings_or_exit
 from app.core.context import REQUEST_ID_HEADER
-from app.core.errors import PROBLEM_RESPONSES, register_error_handlers
+from app.core.errors import register_error_handlers
+from app.core.routing import add_routes
 from app.items.router import router as items_router
 from app.lifespan import build_lifespan
 from app.middleware.body_limit import BodySizeLimitMiddleware
-from app.middleware.request_id import RequestIdMiddleware
 from app.middleware.telemetry import RequestTelemetryMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.ops.metrics import METRICS_PATH, metrics_endpoint
-from app.ops.router import PROBE_PATHS
-from app.ops.router import router as ops_router
+from app.ops.probes import PROBE_PATHS, ProbeMiddleware
 from app.ops.tracing import untraced_paths
 from app.users.router import router as users_router
 
-API_PREFIX = "/api/v1"
 
-
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title=settings.app_name,
         version=settings.app_version,
-        lifespan=build_lifespan(settings),
+        lifespan=build_lifespan(settings, clock),
         # Request spans, once the lifespan's start_tracing has installed a tracer
         # provider; never for probes and scrapes. Metrics are Prometheus's and logs
         # structlog's, so FastAPI's own stay off, and so does its auto-configuration
         # (FASTAPI_OTEL_AUTO_CONFIGURE), which would install a provider before ours.
         telemetry={
             "exclude": untraced_paths((*PROBE_PATHS, METRICS_PATH)),
+            # Off unless configured, so requests skip the per-request check for a tracer.
+            "tracing": settings.otel_exporter_otlp_endpoint is not None,
             "metrics": False,
             "logs": False,
             "auto_configure": False,
@@ -50,32 +51,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = None  # the lifespan sets it, per worker
     if settings.metrics_enabled:
         app.add_api_route(METRICS_PATH, metrics_endpoint, include_in_schema=False)
-    app.include_router(ops_router)
-    api = APIRouter(prefix=API_PREFIX, responses=PROBLEM_RESPONSES)
-    api.include_router(users_router)
-    api.include_router(auth_router)
-    api.include_router(items_router)
-    app.include_router(api)
+    add_routes(app, (users_router, auth_router, items_router))
 
-    # Added innermost first: a request passes request ID, telemetry, CORS, the
+    # Added innermost first: a request passes the probes (which answer /health and
+    # /ready at once), telemetry (request ID, access line, metrics), CORS, the
     # unhandled-error guard (inside CORS, so browsers can read a 500), body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_allow_origins,
-        allow_credentials=settings.cors_allow_credentials,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
-        expose_headers=[REQUEST_ID_HEADER],
-    )
+    if settings.cors_allow_origins:  # with no origin allowed, it would only refuse
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
     app.add_middleware(
         RequestTelemetryMiddleware,
         routes=app.routes,
-        quiet_paths=(*PROBE_PATHS, METRICS_PATH),
+        quiet_paths=(METRICS_PATH,),
         slow_request_ms=settings.slow_request_ms,
     )
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ProbeMiddleware)
     return app
 
 

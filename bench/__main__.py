@@ -2,10 +2,14 @@
 
 The service, bare FastAPI and the same work by hand (``bench.baselines``) run under the
 same ``gunicorn.conf.py``, one worker each, all pinned to one CPU; ``wrk`` runs pinned
-to another. Each case loads the service and its baseline one after the other, in an
-order that flips every round, and reports the median of the per-round ratios: these
-machines vary by 15-20% between identical runs, so only figures measured side by side
-mean anything. Everything runs on loopback against a database of its own, and stops.
+to another. They run from a virtualenv of ``requirements/runtime.txt`` alone, what the
+image installs: the development tools in ``.venv`` would add their own memory and
+import time to every server (``rich``, for one, is picked up by structlog).
+
+Each case loads the service and its baseline one after the other, in an order that
+flips every round, and reports the median of the per-round ratios: these machines vary
+by 15-20% between identical runs, so only figures measured side by side mean anything.
+Everything runs on loopback against a database of its own, and stops.
 
     make bench                                   # 5 rounds of 5 s per side and case
     .venv/bin/python -m bench --rounds 1 --seconds 1    # a smoke run
@@ -42,6 +46,7 @@ SERVER_URL = normalise_database_url(
     os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 )
 BARE_APP = "bench.baselines:bare_app()"
+RUNTIME_VENV = ROOT / ".venv-runtime"
 # A CORS origin, so the CORS middleware is in the stack as in a browser-facing
 # deployment; INFO, so every request writes its access line; tokens that outlive the run.
 SERVICE_SETTINGS = {
@@ -49,7 +54,12 @@ SERVICE_SETTINGS = {
     "LOG_LEVEL": "INFO",
     "ACCESS_TOKEN_EXPIRE_MINUTES": "120",
 }
-ITEMS_SEEDED = 200
+# Other accounts and their items around the benchmark's own, so the tables are the size
+# of a service in use: on a table of a few pages PostgreSQL rightly prefers scanning it
+# whole, and a plan it keeps from then goes on scanning it whole as the create case
+# grows it (development servers often run without autovacuum, which would re-plan).
+ACCOUNTS_SEEDED = 100
+ITEMS_SEEDED = 200  # per account
 PAGE_SIZE = 50
 # One row per measured case, plus the rows that are not ratios.
 MAX_READ_TAIL = 3.0  # p99 / p50 of the authenticated read
@@ -145,8 +155,33 @@ def bench_database() -> Iterator[str]:
         asyncio.run(drop_database(rendered))
 
 
+def runtime_gunicorn() -> Path:
+    """Gunicorn from ``RUNTIME_VENV``, created or brought in line with the lock first."""
+    python = RUNTIME_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run(
+            [str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(RUNTIME_VENV)],
+            check=True,
+        )
+    subprocess.run(
+        [
+            str(BIN / "uv"),
+            "pip",
+            "sync",
+            "--quiet",
+            "--require-hashes",
+            "--compile-bytecode",
+            "--python",
+            str(python),
+            str(ROOT / "requirements" / "runtime.txt"),
+        ],
+        check=True,
+    )
+    return RUNTIME_VENV / "bin" / "gunicorn"
+
+
 def seed(service: GunicornServer, database_url: str) -> tuple[str, int]:
-    """Register an account through the API, give it items, return its token and an item id."""
+    """Register an account through the API, give it and others items; its token, an item id."""
     credentials = {"email": f"bench-{uuid4().hex[:8]}@example.com", "password": "bench password"}
     with httpx.Client(base_url=f"{service.base_url}/api/v1", timeout=30) as api:
         api.post("/users", json=credentials).raise_for_status()
@@ -165,14 +200,22 @@ def seed(service: GunicornServer, database_url: str) -> tuple[str, int]:
         connection = await asyncpg.connect(dsn)
         try:
             await connection.execute(
+                "INSERT INTO users (email, password_hash)"
+                " SELECT 'other-' || n || '@example.com', 'never logs in'"
+                " FROM generate_series(2, $1) n",
+                ACCOUNTS_SEEDED,
+            )
+            await connection.execute(
                 "INSERT INTO items (owner_id, title, description)"
-                " SELECT $1, 'item ' || n, 'seeded by make bench' FROM generate_series(1, $2) n",
-                user_id,
+                " SELECT users.id, 'item ' || n, 'seeded by make bench'"
+                " FROM users, generate_series(1, $1) n ORDER BY n, users.id",
                 ITEMS_SEEDED,
             )
             item_id: int = await connection.fetchval(
                 "SELECT min(id) FROM items WHERE owner_id = $1", user_id
             )
+            # Statistics, as autovacuum gathers them before a table serves traffic.
+            await connection.execute("ANALYZE")
             return item_id
         finally:
             await connection.close()
@@ -200,9 +243,11 @@ def worker_rss_mb(server: GunicornServer) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def cold_start_seconds(env: dict[str, str], app: str | None, path: str, output: Path) -> float:
+def cold_start_seconds(
+    env: dict[str, str], app: str | None, path: str, gunicorn: Path, output: Path
+) -> float:
     """From starting gunicorn to the first 200 from ``path``."""
-    server = GunicornServer(env, app=app, output=output)
+    server = GunicornServer(env, app=app, gunicorn=gunicorn, output=output)
     started = time.monotonic()
     server.spawn()
     try:
@@ -339,6 +384,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="also write the report here")
     args = parser.parse_args()
     ensure_wrk()
+    gunicorn = runtime_gunicorn()
     server_cpus, wrk_cpus = pinning()
     conditions = (
         f"1 gunicorn worker per app pinned to CPU {server_cpus}, wrk pinned to CPU {wrk_cpus}"
@@ -356,7 +402,9 @@ def main() -> None:
         with ExitStack() as stack:
             servers = {
                 name: stack.enter_context(
-                    GunicornServer(env, app=app, cpus=server_cpus, output=Path(logs, name))
+                    GunicornServer(
+                        env, app=app, gunicorn=gunicorn, cpus=server_cpus, output=Path(logs, name)
+                    )
                 )
                 for name, app in [
                     ("service", "bench.service:service_app()"),
@@ -368,8 +416,8 @@ def main() -> None:
             rss = (worker_rss_mb(servers["service"]), worker_rss_mb(servers["bare"]))
         colds = [
             (
-                cold_start_seconds(env, None, "/ready", Path(logs, "cold-service")),
-                cold_start_seconds(env, BARE_APP, "/health", Path(logs, "cold-bare")),
+                cold_start_seconds(env, None, "/ready", gunicorn, Path(logs, "cold-service")),
+                cold_start_seconds(env, BARE_APP, "/health", gunicorn, Path(logs, "cold-bare")),
             )
             for _ in range(min(args.rounds, 3))
         ]

@@ -12,9 +12,10 @@ from fastapi import Body, FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from app.core.clock import Clock, utc_now
 from app.core.config import Settings
 from app.core.http_client import HttpClientDep
-from app.db.session import SessionDep
+from app.db.database import DatabaseDep
 from app.main import create_app
 
 # Internal detail that belongs in the server's log and never in a response.
@@ -25,8 +26,13 @@ class Written(BaseModel):
     written: list[int]
 
 
-def create_test_app(settings: Settings | None = None) -> FastAPI:
-    app = create_app(settings)
+def create_test_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+    app = create_app(settings, clock=clock)
+
+    @app.get("/test/ok")
+    async def ok() -> dict[str, str]:
+        """An ordinary route: the whole middleware stack applies, nothing else happens."""
+        return {"status": "ok"}
 
     @app.get("/test/slow")
     async def slow(seconds: float = 2.0) -> dict[str, float]:
@@ -55,18 +61,19 @@ def create_test_app(settings: Settings | None = None) -> FastAPI:
         raise RuntimeError(INTERNAL_FAILURE_MESSAGE)
 
     @app.get("/test/hold-connection")
-    async def hold_connection(session: SessionDep, seconds: float = 1.0) -> dict[str, float]:
+    async def hold_connection(db: DatabaseDep, seconds: float = 1.0) -> dict[str, float]:
         """Keep one pooled connection busy, so the next request must wait for the pool."""
-        await session.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+        await db.fetch_one(text("SELECT pg_sleep(:s)"), {"s": seconds})
         return {"held": seconds}
 
     @app.post("/test/write", status_code=201)
-    async def write(values: list[int], session: SessionDep) -> Written:
+    async def write(values: list[int], db: DatabaseDep) -> Written:
         """Insert into ``commit_probe``, whose unique constraint is only checked at commit."""
-        for value in values:
-            await session.execute(
-                text("INSERT INTO commit_probe (value) VALUES (:v)"), {"v": value}
-            )
+        async with db.transaction() as connection:
+            for value in values:
+                await connection.execute(
+                    text("INSERT INTO commit_probe (value) VALUES (:v)"), {"v": value}
+                )
         return Written(written=values)
 
     return app

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.core.clock import Clock, utc_now
 from app.core.config import Settings, normalise_database_url
 
 # The suite must not be steered by the developer's shell: an exported ENVIRONMENT,
@@ -30,7 +31,6 @@ _SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
 for _variable in [key for key in os.environ if key.upper() in _SETTINGS_VARIABLES]:
     del os.environ[_variable]
 
-from app.core.clock import Clock, get_clock  # noqa: E402
 from app.db.admin import (  # noqa: E402
     create_database_if_missing,
     drop_database,
@@ -182,22 +182,26 @@ async def fetch_column(database_url: str, query: str) -> list[Any]:
         await engine.dispose()
 
 
+async def execute(database_url: str, statement: str, **parameters: Any) -> None:
+    """Run one statement and commit it, on a connection of its own."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(statement), parameters)
+    finally:
+        await engine.dispose()
+
+
 @asynccontextmanager
 async def app_client(
-    settings: Settings, clock: FrozenClock | None = None
+    settings: Settings, clock: Clock = utc_now
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the in-process app (with the test routes), its lifespan running.
 
-    With ``clock``, the app reads time from it (token issue and expiry) instead of the
-    system clock.
+    With a ``FrozenClock``, the app reads time from it (token issue and expiry) instead
+    of the system clock.
     """
-    app = create_test_app(settings)
-    if clock is not None:
-
-        async def frozen() -> Clock:
-            return clock
-
-        app.dependency_overrides[get_clock] = frozen
+    app = create_test_app(settings, clock=clock)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -1,4 +1,4 @@
-"""The session-per-request dependency: commit before the response, rollback on error.
+"""A write transaction commits before the response and rolls back on error.
 
 ``commit_probe`` has a unique constraint checked only at commit (DEFERRABLE INITIALLY
 DEFERRED), so a conflicting write succeeds inside the handler and fails at commit:
@@ -10,10 +10,8 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import alembic, app_client, fetch_column, make_settings
+from tests.conftest import alembic, app_client, execute, fetch_column, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -23,18 +21,13 @@ def probe_database(fresh_database: Callable[[], str]) -> str:
     url = fresh_database()
     assert alembic(url, "upgrade", "head").returncode == 0
 
-    async def create_table() -> None:
-        engine = create_async_engine(url)
-        async with engine.begin() as connection:
-            await connection.execute(
-                text(
-                    "CREATE TABLE commit_probe (value integer, CONSTRAINT uq_commit_probe_value"
-                    " UNIQUE (value) DEFERRABLE INITIALLY DEFERRED)"
-                )
-            )
-        await engine.dispose()
-
-    asyncio.run(create_table())
+    asyncio.run(
+        execute(
+            url,
+            "CREATE TABLE commit_probe (value integer, CONSTRAINT uq_commit_probe_value"
+            " UNIQUE (value) DEFERRABLE INITIALLY DEFERRED)",
+        )
+    )
     return url
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from app.core.config import Settings
-from app.ops.router import HEALTH_PATH, READY_PATH
+from app.ops.probes import HEALTH_PATH, READY_PATH
 from tests.support.paths import BIN, ROOT
 
 KUBERNETES_VERSION = "1.32.0"

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from app.core.pagination import CursorCodec
+from tests.conftest import execute
 from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
@@ -442,6 +443,23 @@ async def test_overlong_cursor_is_422(client: httpx.AsyncClient, headers: Header
 
 
 # Authentication
+
+
+async def test_the_token_of_a_deleted_account_reaches_nothing(
+    client: httpx.AsyncClient, headers: Headers, database_url: str
+) -> None:
+    """Tokens are checked without looking the account up; once it is gone, so is all it owned.
+
+    Its items went with it, reading its account or creating an item is a 401.
+    """
+    item = await create_item(client, headers, "outlived by its token")
+    account = (await client.get("/api/v1/users/me", headers=headers)).json()
+    await execute(database_url, "DELETE FROM users WHERE id = :id", id=account["id"])
+
+    assert_problem(await client.get("/api/v1/users/me", headers=headers), 401)
+    assert_problem(await client.post(ITEMS, json={"title": "new"}, headers=headers), 401)
+    assert_problem(await client.get(f"{ITEMS}/{item['id']}", headers=headers), 404)
+    assert (await list_page(client, headers))["items"] == []
 
 
 @pytest.mark.parametrize(

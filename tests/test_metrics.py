@@ -21,6 +21,7 @@ from tests.support.gunicorn import GunicornServer, production_env
 from tests.support.paths import ROOT
 
 WORKERS = 3
+POOL_SIZE = 4
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,7 @@ def server(database_url: str, metrics_dir: Path) -> Iterator[GunicornServer]:
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
         APP_VERSION="1.2.3",
         GIT_SHA="abc1234",
+        DB_POOL_SIZE=str(POOL_SIZE),
     )
     with GunicornServer(env, app="tests.apps:create_test_app()") as running:
         yield running
@@ -111,7 +113,7 @@ def test_pool_readiness_and_build_series_are_exported(server: GunicornServer) ->
     for _ in range(WORKERS * 3):
         assert httpx.get(f"{server.base_url}/ready").status_code == 200
     text = scrape(server)
-    assert sample(text, "db_pool_connections", state="size") == WORKERS * 5
+    assert sample(text, "db_pool_connections", state="size") == WORKERS * POOL_SIZE
     assert sample(text, "db_pool_connections", state="checked_out") == 0
     assert sample(text, "app_build_info", version="1.2.3", git_sha="abc1234") == 1
     assert sample(text, "app_ready") == 1
@@ -148,7 +150,7 @@ async def test_example_alert_rules_only_use_exported_series(database_url: str) -
     expressions = " ".join(rule["expr"] for rule in rules["groups"][0]["rules"])
     used = set(re.findall(r"\b((?:http|db|app)_[a-z_]+)\b", expressions))
     async with app_client(make_settings(database_url)) as client:
-        await client.get("/ready")
+        await client.get("/test/ok")  # request series exist once a request was served
         exported = (await client.get("/metrics")).text
     assert used
     for name in used:

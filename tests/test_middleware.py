@@ -10,13 +10,15 @@ from tests.conftest import app_client, make_settings
 
 pytestmark = pytest.mark.anyio
 
+OK = "/test/ok"  # an ordinary route, under every middleware
+
 
 @pytest.mark.parametrize(
     "incoming",
     ["abc", "nginx-5f1e2d.3c4b", "A" * 128, "0123456789abcdef0123456789abcdef", "a_b.c-d"],
 )
 async def test_well_formed_request_id_is_kept(client: httpx.AsyncClient, incoming: str) -> None:
-    response = await client.get("/health", headers={"X-Request-ID": incoming})
+    response = await client.get(OK, headers={"X-Request-ID": incoming})
     assert response.headers["X-Request-ID"] == incoming
 
 
@@ -26,7 +28,7 @@ async def test_well_formed_request_id_is_kept(client: httpx.AsyncClient, incomin
 async def test_malformed_request_id_is_replaced_by_a_uuid(
     client: httpx.AsyncClient, incoming: str
 ) -> None:
-    response = await client.get("/health", headers=[(b"X-Request-ID", incoming.encode())])
+    response = await client.get(OK, headers=[(b"X-Request-ID", incoming.encode())])
     generated = response.headers["X-Request-ID"]
     assert generated != incoming
     assert len(generated) == 32
@@ -34,8 +36,8 @@ async def test_malformed_request_id_is_replaced_by_a_uuid(
 
 
 async def test_each_request_without_id_gets_its_own(client: httpx.AsyncClient) -> None:
-    first = await client.get("/health")
-    second = await client.get("/health")
+    first = await client.get(OK)
+    second = await client.get(OK)
     assert first.headers["X-Request-ID"] != second.headers["X-Request-ID"]
 
 
@@ -74,7 +76,7 @@ async def test_cors_preflight_from_allowed_origin_is_granted(
     cors_client: httpx.AsyncClient,
 ) -> None:
     response = await cors_client.options(
-        "/health",
+        OK,
         headers={
             "Origin": "https://app.example",
             "Access-Control-Request-Method": "GET",
@@ -88,24 +90,24 @@ async def test_cors_preflight_from_allowed_origin_is_granted(
 
 
 async def test_cors_simple_request_exposes_request_id(cors_client: httpx.AsyncClient) -> None:
-    response = await cors_client.get("/health", headers={"Origin": "https://admin.example"})
+    response = await cors_client.get(OK, headers={"Origin": "https://admin.example"})
     assert response.headers["access-control-allow-origin"] == "https://admin.example"
     assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
 
 
 async def test_cors_refuses_unlisted_origin(cors_client: httpx.AsyncClient) -> None:
     preflight = await cors_client.options(
-        "/health",
+        OK,
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
     )
     assert preflight.status_code == 400
     assert "access-control-allow-origin" not in preflight.headers
-    simple = await cors_client.get("/health", headers={"Origin": "https://evil.example"})
+    simple = await cors_client.get(OK, headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in simple.headers
 
 
 async def test_cors_is_closed_by_default(client: httpx.AsyncClient) -> None:
-    response = await client.get("/health", headers={"Origin": "https://app.example"})
+    response = await client.get(OK, headers={"Origin": "https://app.example"})
     assert "access-control-allow-origin" not in response.headers
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator
 from types import FrameType
@@ -12,7 +13,9 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.database import Database
 from app.db.engine import create_engine
+from app.ops.draining import drain_on_sigterm
 from app.ops.readiness import ReadinessProbe
 from tests.conftest import app_client, database_behind_proxy, make_settings
 
@@ -51,7 +54,7 @@ def count_checkouts(engine: AsyncEngine) -> list[int]:
 
 
 async def test_concurrent_probes_share_one_database_check(engine: AsyncEngine) -> None:
-    probe = ReadinessProbe(engine, timeout=1.0, cache_seconds=0.5)
+    probe = ReadinessProbe(Database(engine), timeout=1.0, cache_seconds=0.5)
     checkouts = count_checkouts(engine)
 
     reports = await asyncio.gather(*(probe.check() for _ in range(50)))
@@ -61,7 +64,7 @@ async def test_concurrent_probes_share_one_database_check(engine: AsyncEngine) -
 
 
 async def test_result_is_reused_within_the_cache_window_then_refreshed(engine: AsyncEngine) -> None:
-    probe = ReadinessProbe(engine, timeout=1.0, cache_seconds=0.3)
+    probe = ReadinessProbe(Database(engine), timeout=1.0, cache_seconds=0.3)
     checkouts = count_checkouts(engine)
 
     await probe.check()
@@ -75,7 +78,7 @@ async def test_result_is_reused_within_the_cache_window_then_refreshed(engine: A
 async def test_unreachable_database_is_not_ready_within_the_deadline(database_url: str) -> None:
     with database_behind_proxy(database_url) as (proxy, url):
         engine = create_engine(make_settings(url))
-        probe = ReadinessProbe(engine, timeout=0.5, cache_seconds=0)
+        probe = ReadinessProbe(Database(engine), timeout=0.5, cache_seconds=0)
         try:
             assert (await probe.check()).ready
             proxy.cut()
@@ -120,3 +123,32 @@ async def test_sigterm_drains_then_hands_over_to_the_server_handler(database_url
         assert signal.getsignal(signal.SIGTERM) is server_handler  # restored at shutdown
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+async def test_sigterm_in_the_middle_of_a_locked_write_does_not_hang_the_worker(
+    engine: AsyncEngine,
+) -> None:
+    """The signal lands while this thread holds a lock that the draining work takes too.
+
+    As the logger and the metrics files do: their locks are not reentrant, so a handler
+    that took one itself would wait forever on the very code it interrupted.
+    """
+    held = threading.Lock()
+    acquired: list[bool] = []
+
+    def record_verdict(_ready: bool) -> None:
+        acquired.append(held.acquire(timeout=1))  # times out, rather than hangs, if it must wait
+        held.release()
+
+    probe = ReadinessProbe(Database(engine), timeout=1.0, cache_seconds=0, on_result=record_verdict)
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    restore = drain_on_sigterm(probe, drain_seconds=0)
+    try:
+        with held:
+            signal.raise_signal(signal.SIGTERM)
+        report = await probe.check()
+    finally:
+        restore()
+        signal.signal(signal.SIGTERM, previous)
+    assert not report.ready
+    assert acquired == [True]  # the verdict was recorded, and not from inside the handler

@@ -1,17 +1,17 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import Form
 
 from app.auth import service
 from app.auth.schemas import TokenResponse
-from app.core.clock import ClockDep
+from app.core.routing import resource_router
 from app.core.security import PasswordHasherDep, TokenServiceDep
 from app.core.types import StorableText
-from app.db.session import SessionDep
+from app.db.database import DatabaseDep
 from app.users.models import EMAIL_MAX_LENGTH
 from app.users.schemas import PASSWORD_MAX_LENGTH
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = resource_router("auth")
 
 
 @router.post("/token", summary="Log in: exchange email and password for a bearer token")
@@ -20,10 +20,9 @@ async def issue_token(
         StorableText, Form(min_length=1, max_length=EMAIL_MAX_LENGTH, description="The email")
     ],
     password: Annotated[StorableText, Form(min_length=1, max_length=PASSWORD_MAX_LENGTH)],
-    session: SessionDep,
+    db: DatabaseDep,
     hasher: PasswordHasherDep,
     tokens: TokenServiceDep,
-    clock: ClockDep,
 ) -> TokenResponse:
-    token = await service.log_in(session, hasher, tokens, username, password, clock())
+    token = await service.log_in(db, hasher, tokens, username, password)
     return TokenResponse(access_token=token.token, expires_in=token.expires_in)

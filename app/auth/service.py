@@ -1,20 +1,12 @@
 """Use case: exchange an email and password for an access token."""
 
-from datetime import datetime
-
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.core.security import AccessToken, PasswordHasher, TokenService
+from app.db.database import Database
 from app.users import service as users_service
 
 
 async def log_in(
-    session: AsyncSession,
-    hasher: PasswordHasher,
-    tokens: TokenService,
-    email: str,
-    password: str,
-    now: datetime,
+    db: Database, hasher: PasswordHasher, tokens: TokenService, email: str, password: str
 ) -> AccessToken:
-    user = await users_service.authenticate(session, hasher, email, password)
-    return tokens.issue(str(user.id), now)
+    account_id = await users_service.authenticate(db, hasher, email, password)
+    return tokens.issue(str(account_id))

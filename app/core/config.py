@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
-from sentry_sdk.utils import BadDsn, Dsn
 
 Environment = Literal["development", "test", "staging", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -113,11 +112,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] | None = None
 
     database_url: SecretStr | None = None
-    db_pool_size: int = Field(default=5, ge=1, le=100)
-    db_max_overflow: int = Field(default=5, ge=0, le=100)
+    db_pool_size: int = Field(default=10, ge=1, le=100)
+    db_max_overflow: int = Field(default=0, ge=0, le=100)
     db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
     db_pool_recycle: int = Field(default=1800, ge=-1)
-    db_pool_pre_ping: bool = True
+    db_pool_pre_ping: bool = False
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_connect_timeout: float = Field(default=5.0, gt=0, le=120)
     db_max_connections: int = Field(default=100, ge=1)
@@ -254,6 +253,9 @@ class Settings(BaseSettings):
     @classmethod
     def _sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
+            # Only where a DSN is set: the SDK costs every process memory and start-up.
+            from sentry_sdk.utils import BadDsn, Dsn  # noqa: PLC0415
+
             try:
                 Dsn(value.get_secret_value())
             except BadDsn:

@@ -7,6 +7,7 @@ line the process prints is one JSON object carrying the request ID.
 
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from app.core.config import Settings
 from app.core.context import request_id_var
-from app.core.redaction import redact
+from app.core.redaction import PLAIN_VALUES, is_sensitive_key, redact
 from app.ops.tracing import add_trace_ids
 
 # Our middleware writes the access log; uvicorn's own would be a second, unstructured one.
@@ -38,12 +39,28 @@ def drop_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> Even
 
 
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    redacted: EventDict = redact(event_dict)
-    return redacted
+    """Mask every credential the event carries, at any depth.
+
+    Nearly every line is plain values under harmless names: those are checked key by
+    key (the answer for each name is cached) and passed on as they are, uncopied.
+    """
+    for key, value in event_dict.items():
+        if type(value) not in PLAIN_VALUES or is_sensitive_key(key):
+            redacted: EventDict = redact(event_dict)
+            return redacted
+    return event_dict
+
+
+def add_utc_timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """When the event happened, as a datetime: the JSON renderer writes it as ISO 8601
+    (``2026-01-31T12:00:00.123456Z``) in a fraction of the time formatting it here takes.
+    """
+    event_dict["timestamp"] = datetime.now(UTC)
+    return event_dict
 
 
 def _json_dumps(event_dict: EventDict, **_: Any) -> str:
-    return orjson.dumps(event_dict, default=repr).decode()
+    return orjson.dumps(event_dict, default=repr, option=orjson.OPT_UTC_Z).decode()
 
 
 def _renderer(settings: Settings) -> list[Processor]:
@@ -66,14 +83,16 @@ def configure_logging(settings: Settings) -> None:
     cost down), so a later call with other settings only reaches loggers not yet used.
     """
     level = logging.getLevelNamesMapping()[settings.log_level]
+    console = settings.resolved_log_format == "console"
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        # Before the fields added below, which are ours and never secret.
+        redact_secrets,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.TimeStamper(fmt="iso", utc=True) if console else add_utc_timestamp,
         add_request_id,
         # With tracing on, every line written inside a request names its trace and span.
         *([add_trace_ids] if settings.otel_exporter_otlp_endpoint else []),
-        redact_secrets,
     ]
     renderer = _renderer(settings)
 

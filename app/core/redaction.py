@@ -5,6 +5,7 @@ field, an extra on a log call or a nested dictionary.
 """
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -23,7 +24,16 @@ _SENSITIVE_KEY_PARTS = (
 )
 
 
+# Values that cannot hold a key: most of what a log line carries, returned at once.
+PLAIN_VALUES = frozenset({str, int, float, bool, type(None)})
+
+
+@lru_cache(maxsize=4096)
 def is_sensitive_key(key: str) -> bool:
+    """Cached: log lines repeat the same few keys, and every line asks about each of them.
+
+    Bounded, because the keys of a Sentry event's request data come from clients.
+    """
     lowered = key.lower().replace("-", "_")
     return any(part in lowered for part in _SENSITIVE_KEY_PARTS)
 
@@ -34,9 +44,15 @@ def redact(value: Any) -> Any:
     A ``(name, value)`` pair counts as a key and its value, which covers ASGI and
     WSGI header lists.
     """
+    if type(value) in PLAIN_VALUES:
+        return value
     if isinstance(value, Mapping):
         return {
-            key: REDACTED if isinstance(key, str) and is_sensitive_key(key) else redact(item)
+            key: REDACTED
+            if isinstance(key, str) and is_sensitive_key(key)
+            else item
+            if type(item) in PLAIN_VALUES
+            else redact(item)
             for key, item in value.items()
         }
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str | bytes):

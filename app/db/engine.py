@@ -1,16 +1,15 @@
 """The process's one async engine and its connection pool.
 
 Creating the engine opens no connection, so the service starts (and answers
-``/health``) while the database is down; the pool connects on first use and
-``pool_pre_ping`` replaces connections that died while the database was away.
+``/health``) while the database is down; the pool connects on first use. Connections
+that died while the database was away are replaced without a ping on every checkout
+(see ``app.db.database``); ``DB_POOL_PRE_PING`` adds the ping for those who want it.
 """
 
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+# Imported with the app rather than by the first create_engine: under gunicorn the
+# master loads the driver once and every worker starts with it already in memory.
+import sqlalchemy.dialects.postgresql.asyncpg  # noqa: F401
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.core.config import Settings
 
@@ -48,9 +47,3 @@ def _client_side_timeout(settings: Settings) -> float | None:
     if settings.db_statement_timeout_ms == 0:
         return None
     return settings.db_statement_timeout_ms / 1000 + _TIMEOUT_SLACK_SECONDS
-
-
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    # Objects stay readable after commit: responses are built from them after the
-    # session has committed, and reloading them would cost a round trip each.
-    return async_sessionmaker(engine, expire_on_commit=False)

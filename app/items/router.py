@@ -1,55 +1,56 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import Path, Query, Response
 
-from app.auth.dependencies import CurrentUser
+from app.auth.dependencies import CurrentPrincipal
 from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorCodecDep, Page
-from app.db.session import SessionDep
+from app.core.routing import resource_router
+from app.db.database import DatabaseDep
 from app.items import service
 from app.items.schemas import ItemCreate, ItemRead, ItemUpdate
 
-router = APIRouter(prefix="/items", tags=["items"])
+router = resource_router("items")
 
 # Bounded so an absurd id is a 422, never an out-of-range error from the database.
 ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.post("", status_code=201, summary="Create an item")
-async def create_item(body: ItemCreate, user: CurrentUser, session: SessionDep) -> ItemRead:
-    item = await service.create(session, user.id, body.title, body.description)
+async def create_item(body: ItemCreate, caller: CurrentPrincipal, db: DatabaseDep) -> ItemRead:
+    item = await service.create(db, caller.account_id, body.title, body.description)
     return ItemRead.model_validate(item)
 
 
 @router.get("", summary="List your items, newest first, one page at a time")
 async def list_items(
-    user: CurrentUser,
-    session: SessionDep,
+    caller: CurrentPrincipal,
+    db: DatabaseDep,
     codec: CursorCodecDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[
         str | None, Query(max_length=512, description="next_cursor of the previous page")
     ] = None,
 ) -> Page[ItemRead]:
-    items, next_cursor = await service.list_page(session, codec, user.id, cursor, limit)
+    items, next_cursor = await service.list_page(db, codec, caller.account_id, cursor, limit)
     return Page[ItemRead](
         items=[ItemRead.model_validate(item) for item in items], next_cursor=next_cursor
     )
 
 
 @router.get("/{item_id}", summary="Read one of your items")
-async def read_item(item_id: ItemId, user: CurrentUser, session: SessionDep) -> ItemRead:
-    return ItemRead.model_validate(await service.get(session, user.id, item_id))
+async def read_item(item_id: ItemId, caller: CurrentPrincipal, db: DatabaseDep) -> ItemRead:
+    return ItemRead.model_validate(await service.get(db, caller.account_id, item_id))
 
 
 @router.patch("/{item_id}", summary="Change the fields you send")
 async def update_item(
-    item_id: ItemId, body: ItemUpdate, user: CurrentUser, session: SessionDep
+    item_id: ItemId, body: ItemUpdate, caller: CurrentPrincipal, db: DatabaseDep
 ) -> ItemRead:
     changes = body.model_dump(exclude_unset=True)
-    return ItemRead.model_validate(await service.update(session, user.id, item_id, changes))
+    return ItemRead.model_validate(await service.update(db, caller.account_id, item_id, changes))
 
 
 @router.delete("/{item_id}", status_code=204, summary="Delete one of your items")
-async def delete_item(item_id: ItemId, user: CurrentUser, session: SessionDep) -> Response:
-    await service.delete(session, user.id, item_id)
+async def delete_item(item_id: ItemId, caller: CurrentPrincipal, db: DatabaseDep) -> Response:
+    await service.delete(db, caller.account_id, item_id)
     return Response(status_code=204)

@@ -2,52 +2,68 @@
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row
+from sqlalchemy.exc import IntegrityError
 
-from app.core.errors import InvalidInputError, NotFoundError
+from app.core.errors import AuthenticationError, InvalidInputError, NotFoundError
 from app.core.pagination import CursorCodec
+from app.db.database import Database
 from app.items import repository
-from app.items.models import Item
+
+_MAX_ID = 2**63 - 1
+_FOREIGN_KEY_VIOLATION = "23503"  # SQLSTATE
 
 
-async def create(session: AsyncSession, owner_id: int, title: str, description: str | None) -> Item:
-    return await repository.add(session, owner_id, title, description)
+async def create(db: Database, owner_id: int, title: str, description: str | None) -> Row[Any]:
+    try:
+        async with db.transaction() as connection:
+            return await repository.add(connection, owner_id, title, description)
+    except IntegrityError as exc:
+        # The owner's foreign key: the token is valid but its account no longer exists.
+        if getattr(exc.orig, "sqlstate", None) == _FOREIGN_KEY_VIOLATION:
+            raise AuthenticationError("token subject is not an account") from None
+        raise
 
 
-async def get(session: AsyncSession, owner_id: int, item_id: int) -> Item:
-    item = await repository.get_owned(session, owner_id, item_id)
+async def get(db: Database, owner_id: int, item_id: int) -> Row[Any]:
+    item = await repository.get_owned(db, owner_id, item_id)
     if item is None:
         raise NotFoundError
     return item
 
 
 async def list_page(
-    session: AsyncSession, codec: CursorCodec, owner_id: int, cursor: str | None, limit: int
-) -> tuple[list[Item], str | None]:
+    db: Database, codec: CursorCodec, owner_id: int, cursor: str | None, limit: int
+) -> tuple[list[Row[Any]], str | None]:
     """One page and the cursor of the next (None on the last page)."""
-    before_id = _position(codec, cursor) if cursor else None
+    before_id = _position(codec, cursor) if cursor else _MAX_ID
     # One row more than asked tells whether another page exists, without a COUNT.
-    rows = await repository.list_owned(session, owner_id, before_id=before_id, limit=limit + 1)
+    rows = await repository.list_owned(db, owner_id, before_id=before_id, limit=limit + 1)
     items = rows[:limit]
     next_cursor = codec.encode({"before_id": items[-1].id}) if len(rows) > limit else None
     return items, next_cursor
 
 
-async def update(
-    session: AsyncSession, owner_id: int, item_id: int, changes: dict[str, Any]
-) -> Item:
-    item = await get(session, owner_id, item_id)
-    for field, value in changes.items():
-        setattr(item, field, value)
-    return await repository.refresh(session, item)
+async def update(db: Database, owner_id: int, item_id: int, changes: dict[str, Any]) -> Row[Any]:
+    if not changes:
+        return await get(db, owner_id, item_id)
+    async with db.transaction() as connection:
+        item = await repository.update_owned(connection, owner_id, item_id, changes)
+    if item is None:
+        raise NotFoundError
+    return item
 
 
-async def delete(session: AsyncSession, owner_id: int, item_id: int) -> None:
-    await repository.delete(session, await get(session, owner_id, item_id))
+async def delete(db: Database, owner_id: int, item_id: int) -> None:
+    async with db.transaction() as connection:
+        deleted = await repository.delete_owned(connection, owner_id, item_id)
+    if not deleted:
+        raise NotFoundError
 
 
 def _position(codec: CursorCodec, cursor: str) -> int:
     before_id = codec.decode(cursor).get("before_id")
-    if not isinstance(before_id, int):
+    # type() rather than isinstance(): a signed ``true`` is no position either.
+    if type(before_id) is not int or not 0 < before_id <= _MAX_ID:
         raise InvalidInputError("The cursor is not valid.")
     return before_id

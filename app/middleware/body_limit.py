@@ -1,8 +1,9 @@
 """Request body limit: refuse oversized bodies before they are read whole.
 
-A declared ``Content-Length`` over the limit is refused at once; a chunked or
-under-declared body is counted as it streams and refused when it crosses the limit,
-so memory per request stays bounded either way.
+A declared ``Content-Length`` over the limit is refused at once; a chunked body is
+counted as it streams and refused when it crosses the limit, so memory per request
+stays bounded either way. A request with neither header has no body (HTTP/1.1 frames
+bodies only by those two), so it passes untouched.
 """
 
 from http import HTTPStatus
@@ -13,11 +14,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.errors import problem_response
 
 
-def _declared_length(scope: Scope) -> int | None:
+def _body_framing(scope: Scope) -> tuple[bool, int | None]:
+    """Whether the request has a body, and its length if that is declared and trusted.
+
+    A length comes with ``Content-Length`` alone; with ``Transfer-Encoding`` too (or a
+    length that is not a number) the body must be counted.
+    """
+    length: bytes | None = None
+    chunked = False
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
+            length = value
+        elif name == b"transfer-encoding":
+            chunked = True
+    if length is None and not chunked:
+        return False, None
+    declared = int(length) if length is not None and length.isdigit() and not chunked else None
+    return True, declared
 
 
 # The rest of an oversized body is never read, so the connection cannot be reused.
@@ -35,7 +48,10 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
 
-        declared = _declared_length(scope)
+        has_body, declared = _body_framing(scope)
+        if not has_body:
+            await self.app(scope, receive, send)
+            return
         if declared is not None:
             # The HTTP server frames the body by Content-Length, so a declared length
             # within the limit is a guarantee and the body needs no counting.

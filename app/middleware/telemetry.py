@@ -1,12 +1,22 @@
-"""Request telemetry: the access log line, the request metrics and slow-request warnings.
+"""Request telemetry: the request ID, the access log line, the metrics, slow-request warnings.
 
-One middleware for all three, so a request is timed once and its status captured
-once. Probe and metrics paths log at DEBUG so a kubelet polling every few seconds
-does not drown the lines people read. The client address is the one uvicorn resolved
-through ``FORWARDED_ALLOW_IPS``, so it is the real caller only behind trusted proxies.
+One middleware for all four, so a request is identified once, timed once, and its
+response start is seen once (to stamp ``X-Request-ID`` on it and to record its status).
+
+The request ID is the caller's when it is well formed, so IDs from load balancers,
+nginx and other services follow a request across hops; anything that could corrupt
+logs or headers is replaced by a new one. It lives in ``request_id_var`` for the log
+processors, error bodies and the Sentry hook.
+
+``/metrics`` logs at DEBUG so a scraper polling every few seconds does not drown the
+lines people read (probes never get here: ``app.ops.probes`` answers them first). The
+client address is the one uvicorn resolved through ``FORWARDED_ALLOW_IPS``, so it is
+the real caller only behind trusted proxies.
 """
 
 import asyncio
+import random
+import re
 import time
 from collections.abc import Collection, Sequence
 
@@ -15,9 +25,29 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.context import REQUEST_ID_HEADER, request_id_var
 from app.ops.metrics import UNMATCHED_ROUTE, Metrics
 
 logger = structlog.get_logger("app.access")
+
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
+
+
+def incoming_request_id(scope: Scope) -> str:
+    """The caller's ID when it is 1-128 characters of ``[A-Za-z0-9._-]``, else a new one.
+
+    A new ID is 128 random bits in hex, as unique as a UUID4. It needs to be unique, not
+    secret (callers choose their own), so it comes from ``random`` (reseeded in each
+    forked worker) rather than from the operating system, a system call per request.
+    """
+    for name, value in scope["headers"]:
+        if name == _REQUEST_ID_KEY:
+            if _VALID_REQUEST_ID.fullmatch(value):
+                request_id: str = value.decode("ascii")
+                return request_id
+            break
+    return f"{random.getrandbits(128):032x}"
 
 
 class RouteTemplates:
@@ -65,14 +95,18 @@ class RequestTelemetryMiddleware:
             return
 
         started = time.perf_counter()
+        request_id = incoming_request_id(scope)
+        request_id_header = (_REQUEST_ID_KEY, request_id.encode("ascii"))
+        token = request_id_var.set(request_id)
         # What the client sees if the app raises before responding; None if the request
         # was cancelled (shutdown, client gone) before any response: not a 5xx.
         status: int | None = 500
 
-        async def send_recording_status(message: Message) -> None:
+        async def send_with_request_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), request_id_header]
             await send(message)
 
         # Built per worker in the lifespan; None when metrics are off.
@@ -80,7 +114,7 @@ class RequestTelemetryMiddleware:
         if metrics is not None:
             metrics.in_progress.inc()
         try:
-            await self.app(scope, receive, send_recording_status)
+            await self.app(scope, receive, send_with_request_id)
         except asyncio.CancelledError:
             if status == 500:
                 status = None
@@ -106,3 +140,4 @@ class RequestTelemetryMiddleware:
                 duration_ms=duration_ms,
                 client=client[0] if client else None,
             )
+            request_id_var.reset(token)

@@ -8,11 +8,11 @@ Sentry is off); the client gets a generic detail and never the exception's text.
 
 from http import HTTPStatus
 
-import sentry_sdk
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import problem_response
+from app.core.sentry import report_exception
 
 logger = structlog.get_logger(__name__)
 
@@ -40,7 +40,7 @@ class UnhandledErrorMiddleware:
             await self.app(scope, receive, send_tracking_start)
         except Exception as exc:
             logger.exception("unhandled exception", method=scope["method"], path=scope["path"])
-            sentry_sdk.capture_exception(exc)
+            report_exception(exc)
             if response_started:
                 # Too late for a clean response; returning with the body unfinished makes
                 # the server close the connection (re-raising would log it a second time).

@@ -35,13 +35,14 @@ def drain_on_sigterm(probe: ReadinessProbe, drain_seconds: float) -> Callable[[]
     loop = asyncio.get_running_loop()
 
     def drain_then_stop(signum: int, frame: FrameType | None) -> None:
+        # A signal handler interrupts this thread anywhere, perhaps while it holds a
+        # lock (the logger's, the metrics files'): none is reentrant, so taking one here
+        # would hang the worker until SIGKILL. It only flips the probe; logging and the
+        # timer happen on the loop.
         if probe.draining:
             server_handler(signum, frame)
             return
         probe.begin_draining()
-        # A signal handler must not touch the loop directly, nor log: it can interrupt
-        # this thread halfway through writing a line, and the logger's lock is not
-        # reentrant (the worker would hang until SIGKILL). Both happen on the loop.
         loop.call_soon_threadsafe(start_draining, signum, frame)
 
     def start_draining(signum: int, frame: FrameType | None) -> None:

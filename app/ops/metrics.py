@@ -13,9 +13,8 @@ paths share one label, and statuses are classes (``2xx``).
 """
 
 import os
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -24,24 +23,45 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.ops.readiness import ReadinessProbe
-from app.ops.router import get_readiness_probe
 
 METRICS_PATH = "/metrics"
 UNMATCHED_ROUTE = "unmatched"
 # Clients choose the method: anything else shares one label, so they cannot add series.
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_POOL_STATES = ("size", "checked_out", "overflow")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 def _multiprocess() -> bool:
     return "PROMETHEUS_MULTIPROC_DIR" in os.environ
+
+
+class _ProcessId:
+    """``os.getpid()`` kept in memory and refreshed in the child of every fork.
+
+    In multiprocess mode, prometheus_client asks for the process ID on every update, to
+    notice a fork and open new files: a system call each time, five per request. The
+    answer only changes in a fork's child, and that is when this refreshes it.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        os.register_at_fork(after_in_child=self._refresh)
+
+    def _refresh(self) -> None:
+        self.pid = os.getpid()
+
+    def __call__(self) -> int:
+        return self.pid
 
 
 class Metrics:
@@ -50,6 +70,10 @@ class Metrics:
     def __init__(self) -> None:
         # In multiprocess mode samples live in files, not in a registry.
         self.registry = None if _multiprocess() else CollectorRegistry()
+        if self.registry is None:
+            # Before any metric exists: each takes the value class current when it is made.
+            process_id = _ProcessId()
+            values.ValueClass = values.MultiProcessValue(process_id)  # type: ignore[no-untyped-call]
         self.requests = Counter(
             "http_requests",
             "HTTP requests handled, by method, route template and status class.",
@@ -107,18 +131,27 @@ class Metrics:
         histogram.observe(seconds)
 
     def watch_pool(self, engine: AsyncEngine, pool_size: int) -> None:
-        """Keep this worker's pool gauges current from SQLAlchemy's checkout/checkin events."""
-        self.db_pool.labels("size").set(pool_size)
-        checked_out = 0
+        """Keep this worker's pool gauges current from SQLAlchemy's checkout/checkin events.
 
-        def moved(change: int) -> None:
-            nonlocal checked_out
-            checked_out += change
-            self.db_pool.labels("checked_out").set(checked_out)
-            self.db_pool.labels("overflow").set(max(checked_out - pool_size, 0))
+        The count is the pool's own, not a tally of events: a checkout that fails while
+        connecting (database down) reports a checkin it never checked out.
+        """
+        pool = engine.sync_engine.pool
+        assert isinstance(pool, QueuePool)  # noqa: S101  (what create_engine builds)
+        size, checked_out, overflow = (self.db_pool.labels(state) for state in _POOL_STATES)
+        size.set(pool_size)
+        overflow_seen = 0
 
-        event.listen(engine.sync_engine.pool, "checkout", lambda *_: moved(+1))
-        event.listen(engine.sync_engine.pool, "checkin", lambda *_: moved(-1))
+        def record(in_use: int) -> None:
+            nonlocal overflow_seen
+            checked_out.set(in_use)
+            if (beyond := max(in_use - pool_size, 0)) != overflow_seen:
+                overflow.set(beyond)
+                overflow_seen = beyond
+
+        # Checkin fires before the connection is back in the pool: it still counts it.
+        event.listen(pool, "checkout", lambda *_: record(pool.checkedout()))
+        event.listen(pool, "checkin", lambda *_: record(pool.checkedout() - 1))
 
     def record_readiness(self, ready: bool) -> None:
         self.ready.set(1 if ready else 0)
@@ -131,11 +164,10 @@ class Metrics:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-async def metrics_endpoint(
-    request: Request, probe: Annotated[ReadinessProbe, Depends(get_readiness_probe)]
-) -> Response:
+async def metrics_endpoint(request: Request) -> Response:
     # A fresh (or at most READY_CACHE_SECONDS old) verdict for app_ready with every scrape,
     # whichever worker answers it.
+    probe: ReadinessProbe = request.state.readiness_probe
     await probe.check()
     metrics: Metrics = request.app.state.metrics
     return metrics.render()

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.database import Database
 
 logger = structlog.get_logger(__name__)
 
 DATABASE_CHECK = "database"
+_SELECT_ONE = text("SELECT 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +33,14 @@ class ReadinessReport:
 class ReadinessProbe:
     def __init__(
         self,
-        engine: AsyncEngine,
+        database: Database,
         *,
         timeout: float,
         cache_seconds: float,
         on_result: Callable[[bool], None] = lambda _: None,
     ) -> None:
         """``on_result`` hears every verdict (each check, and draining): the metrics gauge."""
-        self._engine = engine
+        self._database = database
         self._on_result = on_result
         self._timeout = timeout
         self._cache_seconds = cache_seconds
@@ -52,12 +54,16 @@ class ReadinessProbe:
         return self._draining
 
     def begin_draining(self) -> None:
-        """From now on report "not ready", so traffic moves away before the process exits."""
+        """From now on report "not ready", so traffic moves away before the process exits.
+
+        Only sets a flag, so a signal handler may call it; ``on_result`` hears the
+        verdict with the next check.
+        """
         self._draining = True
-        self._on_result(False)
 
     async def check(self) -> ReadinessReport:
         if self._draining:
+            self._on_result(False)
             return ReadinessReport(ready=False, checks={"shutdown": "draining"})
         if self._last is not None and time.monotonic() - self._last_at < self._cache_seconds:
             return self._last
@@ -82,8 +88,8 @@ class ReadinessProbe:
 
     async def _check_database(self) -> str:
         try:
-            async with asyncio.timeout(self._timeout), self._engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            async with asyncio.timeout(self._timeout):
+                await self._database.fetch_one(_SELECT_ONE)
         except TimeoutError:
             logger.warning(
                 "readiness check timed out", check=DATABASE_CHECK, timeout_s=self._timeout

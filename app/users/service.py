@@ -1,33 +1,46 @@
-"""Use cases for accounts: registration and checking credentials."""
+"""Use cases for accounts: registration, checking credentials, reading one's own."""
 
+from typing import Any
+
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import AuthenticationError, ConflictError
 from app.core.security import PasswordHasher
+from app.db.database import Database
 from app.users import repository
-from app.users.models import User
+
+_TAKEN = "An account with this email already exists."
 
 
-async def register(
-    session: AsyncSession, hasher: PasswordHasher, email: str, password: str
-) -> User:
-    if await repository.get_by_email(session, email) is not None:
-        raise ConflictError("An account with this email already exists.")
+async def register(db: Database, hasher: PasswordHasher, email: str, password: str) -> Row[Any]:
+    # Checked first so a taken email costs no password hash.
+    if await repository.get_by_email(db, email) is not None:
+        raise ConflictError(_TAKEN)
+    password_hash = await hasher.hash(password)
     try:
-        return await repository.add(session, email, await hasher.hash(password))
+        async with db.transaction() as connection:
+            return await repository.add(connection, email, password_hash)
     except IntegrityError:  # registered concurrently, between the check and the insert
-        raise ConflictError("An account with this email already exists.") from None
+        raise ConflictError(_TAKEN) from None
 
 
-async def authenticate(
-    session: AsyncSession, hasher: PasswordHasher, email: str, password: str
-) -> User:
-    """The account these credentials open; the same error, in the same time, for any miss."""
-    user = await repository.get_by_email(session, email)
+async def authenticate(db: Database, hasher: PasswordHasher, email: str, password: str) -> int:
+    """The account these credentials open, by ID; one error, in one time, for any miss."""
+    user = await repository.get_by_email(db, email)
     valid, new_hash = await hasher.verify(password, user.password_hash if user else None)
     if user is None or not valid:
         raise AuthenticationError("wrong email or password")
     if new_hash is not None:  # hashing parameters changed since this hash was made
-        user.password_hash = new_hash
+        async with db.transaction() as connection:
+            await repository.set_password_hash(connection, user.id, new_hash)
+    account_id: int = user.id
+    return account_id
+
+
+async def get(db: Database, account_id: int) -> Row[Any]:
+    """The caller's own account; a valid token for an account that is gone is a 401."""
+    user = await repository.get_by_id(db, account_id)
+    if user is None:
+        raise AuthenticationError("token subject is not an account")
     return user

@@ -44,9 +44,10 @@ def production_env(database_url: str, **overrides: str) -> dict[str, str]:
 class GunicornServer:
     """``gunicorn -c gunicorn.conf.py`` on a free loopback port.
 
-    ``cpus`` pins the server (master and workers) with ``taskset``, so a benchmark can
-    keep it off the load generator's CPU. ``output`` sends what it prints to a file
-    instead of ``lines``: a long load run would otherwise hold every access line here.
+    ``gunicorn`` is the executable (this virtualenv's unless told). ``cpus`` pins the
+    server (master and workers) with ``taskset``, so a benchmark can keep it off the load
+    generator's CPU. ``output`` sends what it prints to a file instead of ``lines``: a
+    long load run would otherwise hold every access line here.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class GunicornServer:
         env: Mapping[str, str],
         *,
         app: str | None = None,
+        gunicorn: Path = GUNICORN,
         cpus: str | None = None,
         output: Path | None = None,
     ) -> None:
@@ -67,6 +69,7 @@ class GunicornServer:
             "BIND": f"127.0.0.1:{self.port}",
         }
         self.app = app
+        self.gunicorn = gunicorn
         self.cpus = cpus
         self.output_path = output
         self.lines: list[str] = []
@@ -85,7 +88,7 @@ class GunicornServer:
 
     def spawn(self) -> None:
         """Start the process and return at once (``start`` also waits for ``/health``)."""
-        command = [str(GUNICORN), "-c", "gunicorn.conf.py", *([self.app] if self.app else [])]
+        command = [str(self.gunicorn), "-c", "gunicorn.conf.py", *([self.app] if self.app else [])]
         if self.cpus is not None:
             command = ["taskset", "-c", self.cpus, *command]
         if self.output_path is not None:

@@ -1,0 +1,75 @@
+"""How requests use the database: a read is one round trip, a write is one transaction.
+
+Repositories pass SQLAlchemy Core statements, built once at import with ``bindparam``
+placeholders (so each compiles once per process), and get rows back.
+
+- ``fetch_one`` / ``fetch_all`` run a read in autocommit: no ``BEGIN``/``COMMIT``
+  around it, and no ping on checkout. A pooled connection that died while the
+  database was away (a restart, a failover) fails its first statement at once; the
+  read is then retried once, on a fresh connection, so the client never sees it.
+  SQLAlchemy also marks every connection opened before that failure as stale, so the
+  pool replaces them on their next checkout instead of failing more requests.
+- ``transaction()`` runs writes in one transaction, committed when the block ends,
+  which is before the use case returns and so before any response is sent. Writes are
+  never retried: after a lost connection nobody can tell whether the commit happened.
+
+A read runs SQLAlchemy's synchronous ``Connection`` inside a single greenlet, the same
+bridge ``AsyncConnection`` uses, but entered once per read instead of once for the
+checkout, once for the statement and once (in a task of its own) for the checkin. A
+cancelled read invalidates its connection, as SQLAlchemy does for any interrupted
+statement, so a half-read connection never goes back to the pool.
+"""
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, Row
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
+from sqlalchemy.util import greenlet_spawn
+
+Parameters = Mapping[str, Any]
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        # Shares the engine's pool; only how its connections are used differs.
+        self._reads: Engine = engine.sync_engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def fetch_one(
+        self, statement: Executable, parameters: Parameters | None = None
+    ) -> Row[Any] | None:
+        rows = await self.fetch_all(statement, parameters)
+        return rows[0] if rows else None
+
+    async def fetch_all(
+        self, statement: Executable, parameters: Parameters | None = None
+    ) -> Sequence[Row[Any]]:
+        try:
+            return await greenlet_spawn(self._read, statement, parameters)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return await greenlet_spawn(self._read, statement, parameters)
+
+    def _read(self, statement: Executable, parameters: Parameters | None) -> Sequence[Row[Any]]:
+        with self._reads.connect() as connection:
+            return connection.execute(statement, parameters).all()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction: committed if the block ends, rolled back if it raises."""
+        async with self._engine.begin() as connection:
+            yield connection
+
+
+async def get_database(request: Request) -> Database:
+    database: Database = request.state.database
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
