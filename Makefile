@@ -57,8 +57,8 @@ lock: install ## Re-resolve and hash-lock requirements/*.txt from pyproject.toml
 	$(BIN)/$(LOCK) --extra otel -c requirements/runtime.txt -o requirements/otel.txt
 	$(BIN)/$(LOCK) --extra otel --group dev -c requirements/otel.txt -o requirements/dev.txt
 
-clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+clean: ## Remove the virtualenvs and caches
+	rm -rf $(VENV) .venv-runtime .pytest_cache .mypy_cache .ruff_cache
 
 bench: install ## Service vs hand-written baselines under gunicorn, wrk on loopback (~5 min)
 	$(BIN)/python -m bench --markdown docs/benchmarks.md

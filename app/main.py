@@ -14,6 +14,7 @@ from app.core.clock import Clock, utc_now
 from app.core.config import Settings, get_settings, get_settings_or_exit
 from app.core.context import REQUEST_ID_HEADER
 from app.core.errors import register_error_handlers
+from app.core.logging import AccessLog
 from app.core.routing import add_routes
 from app.items.router import router as items_router
 from app.lifespan import build_lifespan
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.add_middleware(
         RequestTelemetryMiddleware,
         routes=app.routes,
+        access_log=AccessLog(settings),
         quiet_paths=(METRICS_PATH,),
         slow_request_ms=settings.slow_request_ms,
     )

@@ -5,6 +5,7 @@ request that is slow, one that reads a body, one that fails, and one whose commi
 """
 
 import asyncio
+import gc
 import time
 from typing import Annotated, Any
 
@@ -33,6 +34,11 @@ def create_test_app(settings: Settings | None = None, *, clock: Clock = utc_now)
     async def ok() -> dict[str, str]:
         """An ordinary route: the whole middleware stack applies, nothing else happens."""
         return {"status": "ok"}
+
+    @app.get("/test/garbage-collection")
+    async def garbage_collection() -> dict[str, bool | int]:
+        """Whether this worker collects garbage, and how much it inherited frozen."""
+        return {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
 
     @app.get("/test/slow")
     async def slow(seconds: float = 2.0) -> dict[str, float]:

@@ -172,12 +172,12 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
-async def fetch_column(database_url: str, query: str) -> list[Any]:
+async def fetch_column(database_url: str, query: str, **parameters: Any) -> list[Any]:
     """The first column of a query's rows, read on a connection of its own."""
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as connection:
-            return list(await connection.scalars(text(query)))
+            return list(await connection.scalars(text(query), parameters))
     finally:
         await engine.dispose()
 

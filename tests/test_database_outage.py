@@ -2,16 +2,22 @@
 
 Three ways the database goes missing, each real: nothing listens on its port
 (connection refused), the network swallows every packet (connect times out), and
-every pooled connection is busy past DB_POOL_TIMEOUT.
+every pooled connection is busy past DB_POOL_TIMEOUT. And one way it comes back: the
+pooled connections died while it was away, which a read must not notice and a write
+must report.
 """
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from uuid import uuid4
 
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import app_client, database_behind_proxy, make_settings
+from tests.conftest import app_client, database_behind_proxy, fetch_column, make_settings
+from tests.support.accounts import auth_headers
 from tests.support.gunicorn import free_port
 
 pytestmark = pytest.mark.anyio
@@ -56,3 +62,60 @@ async def test_exhausted_pool_is_503_after_the_pool_timeout(database_url: str) -
         held = await holder
     assert held.status_code == 200
     assert_retry_later(waiting)
+
+
+@dataclass
+class OneConnection:
+    """The in-process app with a pool of one connection, and a way to kill that connection."""
+
+    client: httpx.AsyncClient
+    headers: dict[str, str]
+    database_url: str
+    application_name: str
+
+    async def end_pooled_connection(self) -> None:
+        """What a database restart or failover does to a pool: its connection dies under it."""
+        terminated = await fetch_column(
+            self.database_url,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = :name",
+            name=self.application_name,
+        )
+        assert terminated == [True]
+
+
+@pytest.fixture
+async def one_connection(database_url: str) -> AsyncIterator[OneConnection]:
+    settings = make_settings(database_url, app_name=f"pool-{uuid4().hex[:8]}", db_pool_size=1)
+    async with app_client(settings) as client:
+        headers = await auth_headers(client)
+        yield OneConnection(client, headers, database_url, settings.app_name)
+
+
+async def test_a_read_on_a_connection_that_died_in_the_pool_is_retried_unseen(
+    one_connection: OneConnection,
+) -> None:
+    """No ping before each use, yet a dead pooled connection costs the reader nothing."""
+    client, headers = one_connection.client, one_connection.headers
+    created = await client.post("/api/v1/items", json={"title": "kept"}, headers=headers)
+    item = f"/api/v1/items/{created.json()['id']}"
+    assert (await client.get(item, headers=headers)).status_code == 200
+
+    await one_connection.end_pooled_connection()
+    read = await client.get(item, headers=headers)
+    assert read.status_code == 200
+    assert read.json()["title"] == "kept"
+
+
+async def test_a_write_on_a_connection_that_died_in_the_pool_is_not_retried(
+    one_connection: OneConnection,
+) -> None:
+    """After a lost connection nobody knows whether a write happened: the client decides."""
+    client, headers = one_connection.client, one_connection.headers
+    await one_connection.end_pooled_connection()
+    refused = await client.post("/api/v1/items", json={"title": "once"}, headers=headers)
+    retried = await client.post("/api/v1/items", json={"title": "once"}, headers=headers)
+    listed = await client.get("/api/v1/items", headers=headers)
+    assert_retry_later(refused)
+    assert retried.status_code == 201
+    assert [item["title"] for item in listed.json()["items"]] == ["once"]

@@ -14,18 +14,17 @@ import json
 import secrets
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
 
 import httpx
 import pytest
 
 from app.core.pagination import CursorCodec
 from tests.conftest import execute
+from tests.support.accounts import auth_headers
 from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.anyio
 
-PASSWORD = "correct horse battery staple"
 ITEMS = "/api/v1/items"
 
 Headers = dict[str, str]
@@ -37,18 +36,6 @@ def error_locations(body: dict[str, Any]) -> list[list[Any]]:
     for error in errors:
         assert set(error) == {"location", "message", "type"}
     return [error["location"] for error in errors]
-
-
-async def auth_headers(client: httpx.AsyncClient) -> Headers:
-    """Register a new user and return the headers that authenticate as them."""
-    email = f"{uuid4().hex}@example.com"
-    registered = await client.post("/api/v1/users", json={"email": email, "password": PASSWORD})
-    assert registered.status_code == 201, registered.text
-    response = await client.post(
-        "/api/v1/auth/token", data={"username": email, "password": PASSWORD}
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 async def create_item(

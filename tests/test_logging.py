@@ -2,12 +2,14 @@
 
 import json
 import logging
+import re
+from typing import Any
 
 import pytest
 import structlog
 
 from app.core.context import request_id_var
-from app.core.logging import configure_logging
+from app.core.logging import AccessLog, configure_logging
 from app.core.redaction import REDACTED, redact
 from tests.conftest import make_settings
 
@@ -66,3 +68,55 @@ def test_tracebacks_never_include_local_values(capsys: pytest.CaptureFixture[str
     line = json.loads(out)
     assert line["exception"][0]["exc_type"] == "ValueError"
     assert "local-secret-77" not in out
+
+
+ACCESS_FIELDS = {
+    "method": "GET",
+    "path": "/api/v1/items/7",
+    "route": "/api/v1/items/{item_id}",
+    "status": 200,
+    "duration_ms": 1.25,
+    "client": "10.0.0.9",
+}
+
+
+def access_lines(
+    settings_overrides: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> list[Any]:
+    """What ``AccessLog`` writes for one request at INFO and one at DEBUG, parsed."""
+    settings = make_settings("postgresql://u@h/d", log_format="json", **settings_overrides)
+    configure_logging(settings)
+    access_log = AccessLog(settings)
+    access_log.write("info", "rid-7", **ACCESS_FIELDS)
+    access_log.write("debug", "rid-8", **ACCESS_FIELDS)
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_access_line_has_the_shape_of_every_line(capsys: pytest.CaptureFixture[str]) -> None:
+    (line,) = access_lines({}, capsys)  # the DEBUG one is not written at INFO
+    structlog.get_logger("test").info("other", request_id="rid-7")
+    other = json.loads(capsys.readouterr().out)
+    assert line == {
+        **ACCESS_FIELDS,
+        "event": "request",
+        "level": "info",
+        "request_id": "rid-7",
+        "timestamp": line["timestamp"],
+    }
+    # What every line carries, the access line carries the same way.
+    assert set(other) == {"event", "level", "request_id", "timestamp"}
+    assert line["level"] == other["level"]
+    for timestamp in (line["timestamp"], other["timestamp"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", timestamp)
+
+
+def test_access_line_carries_bound_context_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    structlog.contextvars.bind_contextvars(tenant="acme", api_token="t-9")
+    try:
+        lines = access_lines({"log_level": "DEBUG"}, capsys)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    assert [line["request_id"] for line in lines] == ["rid-7", "rid-8"]
+    assert [line["level"] for line in lines] == ["info", "debug"]
+    assert all(line["tenant"] == "acme" for line in lines)
+    assert all(line["api_token"] == REDACTED for line in lines)

@@ -206,3 +206,29 @@ def test_ready_fails_fast_on_database_outage_and_recovers_without_restart(
             booted = [line for line in server.lines if "Booting worker" in line]
             assert len(booted) == 1  # the same worker recovered; nothing restarted
             assert server.process.poll() is None
+
+
+def test_workers_collect_garbage_with_the_app_frozen_also_after_a_reload(
+    database_url: str,
+) -> None:
+    """The master imports with collection off; every worker, first or reloaded, has it on."""
+
+    def collection() -> dict[str, int]:
+        response = httpx.get(f"{running.base_url}/test/garbage-collection")
+        assert response.status_code == 200
+        state: dict[str, int] = response.json()
+        return state
+
+    with GunicornServer(server_env(database_url, WEB_CONCURRENCY="1"), app=TEST_APP) as running:
+        first = collection()
+        (worker,) = running.worker_pids()
+        running.process.send_signal(signal.SIGHUP)  # re-reads gunicorn.conf.py, new workers
+        deadline = time.monotonic() + 20
+        while not (pids := running.worker_pids()) or worker in pids:
+            assert time.monotonic() < deadline, "the worker was not replaced after SIGHUP"
+            time.sleep(0.1)
+        running.wait_until_healthy()
+        reloaded = collection()
+    for state in (first, reloaded):
+        assert state["enabled"]
+        assert state["frozen"] > 10_000  # the imported app, shared with the master

@@ -8,7 +8,7 @@ line the process prints is one JSON object carrying the request ID.
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import structlog
@@ -59,8 +59,44 @@ def add_utc_timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> Event
     return event_dict
 
 
+def _json_bytes(event_dict: EventDict) -> bytes:
+    return orjson.dumps(event_dict, default=repr, option=orjson.OPT_UTC_Z)
+
+
 def _json_dumps(event_dict: EventDict, **_: Any) -> str:
-    return orjson.dumps(event_dict, default=repr, option=orjson.OPT_UTC_Z).decode()
+    return _json_bytes(event_dict).decode()
+
+
+class AccessLog:
+    """Writes the access line, one per request, in the shape of every other line.
+
+    Through structlog the line cost more than all the rest the middleware does per
+    request: the bound logger's machinery, a context merge, a redaction pass and five
+    processors. Its own fields are fixed, harmless and at hand, so in JSON it is
+    rendered from them directly, with the same serializer and one write to the same
+    stream. Where structlog would add to it (context bound with
+    ``structlog.contextvars``, trace IDs with tracing on) or the format is the
+    console's, it goes through structlog as any line does.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        level = logging.getLevelNamesMapping()[settings.log_level]
+        self._writes = {"info": level <= logging.INFO, "debug": level <= logging.DEBUG}
+        self._direct = (
+            settings.resolved_log_format == "json" and not settings.otel_exporter_otlp_endpoint
+        )
+        self._logger = structlog.get_logger("app.access")
+
+    def write(self, level: Literal["info", "debug"], request_id: str, **fields: Any) -> None:
+        if not self._writes[level]:
+            return
+        if not self._direct or structlog.contextvars.get_contextvars():
+            getattr(self._logger, level)("request", **fields, request_id=request_id)
+            return
+        fields.update(event="request", level=level, timestamp=datetime.now(UTC))
+        fields["request_id"] = request_id
+        sys.stdout.buffer.write(_json_bytes(fields) + b"\n")
+        sys.stdout.buffer.flush()
 
 
 def _renderer(settings: Settings) -> list[Processor]:

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import REQUEST_ID_HEADER, request_id_var
+from app.core.logging import AccessLog
 from app.ops.metrics import UNMATCHED_ROUTE, Metrics
 
 logger = structlog.get_logger("app.access")
@@ -81,10 +82,12 @@ class RequestTelemetryMiddleware:
         app: ASGIApp,
         *,
         routes: Sequence[BaseRoute],
+        access_log: AccessLog,
         quiet_paths: Collection[str],
         slow_request_ms: int,
     ) -> None:
         self.app = app
+        self.access_log = access_log
         self.route_template = RouteTemplates(routes)
         self.quiet_paths = frozenset(quiet_paths)
         self.slow_request_seconds = slow_request_ms / 1000
@@ -130,9 +133,9 @@ class RequestTelemetryMiddleware:
             if elapsed >= self.slow_request_seconds:
                 logger.warning("slow request", method=method, route=route, duration_ms=duration_ms)
             client = scope.get("client")
-            log = logger.debug if scope["path"] in self.quiet_paths else logger.info
-            log(
-                "request",
+            self.access_log.write(
+                "debug" if scope["path"] in self.quiet_paths else "info",
+                request_id,
                 method=method,
                 path=scope["path"],
                 route=route,

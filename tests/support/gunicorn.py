@@ -83,7 +83,7 @@ class GunicornServer:
 
     def start(self, timeout: float = 20) -> Self:
         self.spawn()
-        self._wait_until_healthy(timeout)
+        self.wait_until_healthy(timeout)
         return self
 
     def spawn(self) -> None:
@@ -115,7 +115,7 @@ class GunicornServer:
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
 
-    def _wait_until_healthy(self, timeout: float) -> None:
+    def wait_until_healthy(self, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
