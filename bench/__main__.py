@@ -393,7 +393,8 @@ def main() -> None:
     )
     conditions += (
         f"; wrk -t1 -c{args.connections}, {args.seconds} s per run, "
-        f"{args.rounds} rounds alternating which side runs first"
+        f"{args.rounds} rounds alternating which side runs first; servers from a virtualenv "
+        f"of requirements/runtime.txt; {ACCOUNTS_SEEDED} accounts with {ITEMS_SEEDED} items each"
     )
     print(f"make bench: {conditions}", flush=True)
 

@@ -1,4 +1,4 @@
-"""A write transaction commits before the response and rolls back on error.
+"""A write transaction commits before the response and rolls back on error; reads never write.
 
 ``commit_probe`` has a unique constraint checked only at commit (DEFERRABLE INITIALLY
 DEFERRED), so a conflicting write succeeds inside the handler and fails at commit:
@@ -10,7 +10,10 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+from sqlalchemy import column, insert, table
 
+from app.db.database import Database
+from app.db.engine import create_engine
 from tests.conftest import alembic, app_client, execute, fetch_column, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -56,3 +59,17 @@ async def test_failed_commit_is_an_error_response_and_nothing_is_stored(
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert 10 not in await stored_values(probe_database)
+
+
+async def test_a_write_handed_to_a_read_method_is_refused_before_it_runs(
+    probe_database: str,
+) -> None:
+    """Reads may run twice and outside a transaction: a write there would be a bug."""
+    engine = create_engine(make_settings(probe_database))
+    write = insert(table("commit_probe", column("value"))).values(value=7_777)
+    try:
+        with pytest.raises(TypeError, match="transaction"):
+            await Database(engine).fetch_all(write)
+    finally:
+        await engine.dispose()
+    assert 7_777 not in await stored_values(probe_database)

@@ -3,7 +3,7 @@
 import json
 import logging
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 import structlog
@@ -70,7 +70,16 @@ def test_tracebacks_never_include_local_values(capsys: pytest.CaptureFixture[str
     assert "local-secret-77" not in out
 
 
-ACCESS_FIELDS = {
+class AccessFields(TypedDict):
+    method: str
+    path: str
+    route: str
+    status: int
+    duration_ms: float
+    client: str
+
+
+ACCESS_FIELDS: AccessFields = {
     "method": "GET",
     "path": "/api/v1/items/7",
     "route": "/api/v1/items/{item_id}",
@@ -87,8 +96,8 @@ def access_lines(
     settings = make_settings("postgresql://u@h/d", log_format="json", **settings_overrides)
     configure_logging(settings)
     access_log = AccessLog(settings)
-    access_log.write("info", "rid-7", **ACCESS_FIELDS)
-    access_log.write("debug", "rid-8", **ACCESS_FIELDS)
+    access_log.write("info", request_id="rid-7", **ACCESS_FIELDS)
+    access_log.write("debug", request_id="rid-8", **ACCESS_FIELDS)
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 

@@ -35,6 +35,17 @@ async def test_ready_reports_the_database_check(client: httpx.AsyncClient) -> No
     assert response.headers["cache-control"] == "no-store"
 
 
+async def test_probes_answer_head_with_the_get_headers_and_no_body(
+    client: httpx.AsyncClient,
+) -> None:
+    """Some load balancers check health with HEAD."""
+    for path in ("/health", "/ready"):
+        get, head = await client.get(path), await client.head(path)
+        assert head.status_code == get.status_code == 200
+        assert head.content == b""
+        assert head.headers["content-length"] == str(len(get.content))
+
+
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(make_settings(database_url))

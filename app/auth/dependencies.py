@@ -17,8 +17,8 @@ from fastapi.security.utils import get_authorization_scheme_param
 from app.core.errors import AuthenticationError
 from app.core.routing import API_PREFIX
 from app.core.security import TokenService
+from app.db.columns import MAX_ID
 
-_MAX_ID = 2**63 - 1
 TOKEN_URL = f"{API_PREFIX}/auth/token"
 
 
@@ -56,7 +56,7 @@ def _account_id(subject: str) -> int | None:
     if not (subject.isascii() and subject.isdigit()):
         return None
     account_id = int(subject)
-    return account_id if 0 < account_id <= _MAX_ID else None
+    return account_id if 0 < account_id <= MAX_ID else None
 
 
 CurrentPrincipal = Annotated[Principal, Depends(BearerAuthentication(TOKEN_URL))]

@@ -72,9 +72,9 @@ class AccessLog:
 
     Through structlog the line cost more than all the rest the middleware does per
     request: the bound logger's machinery, a context merge, a redaction pass and five
-    processors. Its own fields are fixed, harmless and at hand, so in JSON it is
-    rendered from them directly, with the same serializer and one write to the same
-    stream. Where structlog would add to it (context bound with
+    processors. Its fields are fixed, harmless (the signature admits no others) and at
+    hand, so in JSON it is rendered from them directly, with the same serializer, to the
+    same stream. Where structlog would add to it (context bound with
     ``structlog.contextvars``, trace IDs with tracing on) or the format is the
     console's, it goes through structlog as any line does.
     """
@@ -87,15 +87,34 @@ class AccessLog:
         )
         self._logger = structlog.get_logger("app.access")
 
-    def write(self, level: Literal["info", "debug"], request_id: str, **fields: Any) -> None:
+    def write(
+        self,
+        level: Literal["info", "debug"],
+        *,
+        request_id: str,
+        method: str,
+        path: str,
+        route: str,
+        status: int | None,
+        duration_ms: float,
+        client: str | None,
+    ) -> None:
         if not self._writes[level]:
             return
+        fields = {
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client": client,
+        }
         if not self._direct or structlog.contextvars.get_contextvars():
             getattr(self._logger, level)("request", **fields, request_id=request_id)
             return
-        fields.update(event="request", level=level, timestamp=datetime.now(UTC))
-        fields["request_id"] = request_id
-        sys.stdout.buffer.write(_json_bytes(fields) + b"\n")
+        line = {**fields, "event": "request", "level": level, "timestamp": datetime.now(UTC)}
+        line["request_id"] = request_id
+        sys.stdout.buffer.write(_json_bytes(line) + b"\n")
         sys.stdout.buffer.flush()
 
 

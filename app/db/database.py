@@ -8,10 +8,17 @@ placeholders (so each compiles once per process), and get rows back.
   database was away (a restart, a failover) fails its first statement at once; the
   read is then retried once, on a fresh connection, so the client never sees it.
   SQLAlchemy also marks every connection opened before that failure as stale, so the
-  pool replaces them on their next checkout instead of failing more requests.
+  pool replaces them on their next checkout instead of failing more requests. Since a
+  read may run twice, and outside any transaction, it must be a plain ``SELECT``: no
+  ``FOR UPDATE``, no ``nextval()``, no writes (an ``insert``/``update``/``delete`` is
+  refused outright).
 - ``transaction()`` runs writes in one transaction, committed when the block ends,
   which is before the use case returns and so before any response is sent. Writes are
   never retried: after a lost connection nobody can tell whether the commit happened.
+  Let a database error leave the block: PostgreSQL aborts the transaction at the
+  first one and answers the final ``COMMIT`` with a rollback, so a caught error would
+  turn into a success response for a write that was not stored. For an error you
+  expect, open ``connection.begin_nested()`` (a savepoint) around the statement.
 
 A read runs SQLAlchemy's synchronous ``Connection`` inside a single greenlet, the same
 bridge ``AsyncConnection`` uses, but entered once per read instead of once for the
@@ -29,6 +36,7 @@ from sqlalchemy import Engine, Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.util import greenlet_spawn
 
 Parameters = Mapping[str, Any]
@@ -43,12 +51,15 @@ class Database:
     async def fetch_one(
         self, statement: Executable, parameters: Parameters | None = None
     ) -> Row[Any] | None:
+        """The first row of a query that returns one (by a unique key) or none."""
         rows = await self.fetch_all(statement, parameters)
         return rows[0] if rows else None
 
     async def fetch_all(
         self, statement: Executable, parameters: Parameters | None = None
     ) -> Sequence[Row[Any]]:
+        if isinstance(statement, UpdateBase):
+            raise TypeError("writes go through transaction(): a read may be run twice")
         try:
             return await greenlet_spawn(self._read, statement, parameters)
         except DBAPIError as exc:

@@ -5,6 +5,7 @@ from fastapi import Path, Query, Response
 from app.auth.dependencies import CurrentPrincipal
 from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorCodecDep, Page
 from app.core.routing import resource_router
+from app.db.columns import MAX_ID
 from app.db.database import DatabaseDep
 from app.items import service
 from app.items.schemas import ItemCreate, ItemRead, ItemUpdate
@@ -12,7 +13,7 @@ from app.items.schemas import ItemCreate, ItemRead, ItemUpdate
 router = resource_router("items")
 
 # Bounded so an absurd id is a 422, never an out-of-range error from the database.
-ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post("", status_code=201, summary="Create an item")

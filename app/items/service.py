@@ -7,10 +7,10 @@ from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import AuthenticationError, InvalidInputError, NotFoundError
 from app.core.pagination import CursorCodec
+from app.db.columns import MAX_ID
 from app.db.database import Database
 from app.items import repository
 
-_MAX_ID = 2**63 - 1
 _FOREIGN_KEY_VIOLATION = "23503"  # SQLSTATE
 
 
@@ -36,7 +36,7 @@ async def list_page(
     db: Database, codec: CursorCodec, owner_id: int, cursor: str | None, limit: int
 ) -> tuple[list[Row[Any]], str | None]:
     """One page and the cursor of the next (None on the last page)."""
-    before_id = _position(codec, cursor) if cursor else _MAX_ID
+    before_id = _position(codec, cursor) if cursor else MAX_ID
     # One row more than asked tells whether another page exists, without a COUNT.
     rows = await repository.list_owned(db, owner_id, before_id=before_id, limit=limit + 1)
     items = rows[:limit]
@@ -64,6 +64,6 @@ async def delete(db: Database, owner_id: int, item_id: int) -> None:
 def _position(codec: CursorCodec, cursor: str) -> int:
     before_id = codec.decode(cursor).get("before_id")
     # type() rather than isinstance(): a signed ``true`` is no position either.
-    if type(before_id) is not int or not 0 < before_id <= _MAX_ID:
+    if type(before_id) is not int or not 0 < before_id <= MAX_ID:
         raise InvalidInputError("The cursor is not valid.")
     return before_id

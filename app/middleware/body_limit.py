@@ -2,8 +2,9 @@
 
 A declared ``Content-Length`` over the limit is refused at once; a chunked body is
 counted as it streams and refused when it crosses the limit, so memory per request
-stays bounded either way. A request with neither header has no body (HTTP/1.1 frames
-bodies only by those two), so it passes untouched.
+stays bounded either way. An HTTP/1 request with neither header has no body (HTTP/1
+frames bodies only by those two), so it passes untouched; HTTP/2 frames bodies itself,
+so there every body is counted.
 """
 
 from http import HTTPStatus
@@ -13,9 +14,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import problem_response
 
+_HTTP1 = frozenset({"1.0", "1.1"})
+
 
 def _body_framing(scope: Scope) -> tuple[bool, int | None]:
-    """Whether the request has a body, and its length if that is declared and trusted.
+    """Whether the request may have a body, and its length if declared and trusted.
 
     A length comes with ``Content-Length`` alone; with ``Transfer-Encoding`` too (or a
     length that is not a number) the body must be counted.
@@ -28,7 +31,7 @@ def _body_framing(scope: Scope) -> tuple[bool, int | None]:
         elif name == b"transfer-encoding":
             chunked = True
     if length is None and not chunked:
-        return False, None
+        return scope["http_version"] not in _HTTP1, None
     declared = int(length) if length is not None and length.isdigit() and not chunked else None
     return True, declared
 

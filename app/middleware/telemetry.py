@@ -15,7 +15,7 @@ the real caller only behind trusted proxies.
 """
 
 import asyncio
-import random
+import os
 import re
 import time
 from collections.abc import Collection, Sequence
@@ -38,9 +38,7 @@ _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 def incoming_request_id(scope: Scope) -> str:
     """The caller's ID when it is 1-128 characters of ``[A-Za-z0-9._-]``, else a new one.
 
-    A new ID is 128 random bits in hex, as unique as a UUID4. It needs to be unique, not
-    secret (callers choose their own), so it comes from ``random`` (reseeded in each
-    forked worker) rather than from the operating system, a system call per request.
+    A new ID is 32 random hex digits, as unique as a UUID4 at a fraction of its cost.
     """
     for name, value in scope["headers"]:
         if name == _REQUEST_ID_KEY:
@@ -48,7 +46,7 @@ def incoming_request_id(scope: Scope) -> str:
                 request_id: str = value.decode("ascii")
                 return request_id
             break
-    return f"{random.getrandbits(128):032x}"
+    return os.urandom(16).hex()
 
 
 class RouteTemplates:
@@ -135,7 +133,7 @@ class RequestTelemetryMiddleware:
             client = scope.get("client")
             self.access_log.write(
                 "debug" if scope["path"] in self.quiet_paths else "info",
-                request_id,
+                request_id=request_id,
                 method=method,
                 path=scope["path"],
                 route=route,

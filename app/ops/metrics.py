@@ -23,7 +23,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
-    values,
 )
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,35 +44,12 @@ def _multiprocess() -> bool:
     return "PROMETHEUS_MULTIPROC_DIR" in os.environ
 
 
-class _ProcessId:
-    """``os.getpid()`` kept in memory and refreshed in the child of every fork.
-
-    In multiprocess mode, prometheus_client asks for the process ID on every update, to
-    notice a fork and open new files: a system call each time, five per request. The
-    answer only changes in a fork's child, and that is when this refreshes it.
-    """
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        os.register_at_fork(after_in_child=self._refresh)
-
-    def _refresh(self) -> None:
-        self.pid = os.getpid()
-
-    def __call__(self) -> int:
-        return self.pid
-
-
 class Metrics:
     """The service's series. One instance per app; cheap to record on the request path."""
 
     def __init__(self) -> None:
         # In multiprocess mode samples live in files, not in a registry.
         self.registry = None if _multiprocess() else CollectorRegistry()
-        if self.registry is None:
-            # Before any metric exists: each takes the value class current when it is made.
-            process_id = _ProcessId()
-            values.ValueClass = values.MultiProcessValue(process_id)  # type: ignore[no-untyped-call]
         self.requests = Counter(
             "http_requests",
             "HTTP requests handled, by method, route template and status class.",

@@ -2,8 +2,9 @@
 
 Kubelets and load balancers poll these every few seconds on every pod. They need no
 request ID, CORS, body limit, access line or request metrics, so this outermost layer
-answers ``GET /health`` and ``GET /ready`` itself and the rest of the stack never
-sees them; every other request passes straight through.
+answers ``GET`` (and ``HEAD``, which some load balancers send) for ``/health`` and
+``/ready`` itself and the rest of the stack never sees them; every other request
+passes straight through.
 
 Liveness never looks at dependencies: a database outage must not make Kubernetes
 restart every pod. Readiness does, so traffic goes only where it can be served.
@@ -23,6 +24,7 @@ PROBE_PATHS = (HEALTH_PATH, READY_PATH)
 _JSON = (b"content-type", b"application/json")
 _NO_STORE = (b"cache-control", b"no-store")
 _HEALTHY = b'{"status":"ok"}'
+_METHODS = frozenset({"GET", "HEAD"})
 
 
 class ProbeMiddleware:
@@ -30,11 +32,16 @@ class ProbeMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in PROBE_PATHS:
+        if (
+            scope["type"] != "http"
+            or scope["path"] not in PROBE_PATHS
+            or scope["method"] not in _METHODS
+        ):
             await self.app(scope, receive, send)
             return
+        head = scope["method"] == "HEAD"
         if scope["path"] == HEALTH_PATH:
-            await _respond(send, 200, _HEALTHY)
+            await _respond(send, 200, _HEALTHY, head=head)
             return
         probe: ReadinessProbe = scope["state"]["readiness_probe"]
         report = await probe.check()
@@ -44,12 +51,15 @@ class ProbeMiddleware:
             200 if report.ready else 503,
             json.dumps(body, separators=(",", ":")).encode(),
             _NO_STORE,
+            head=head,
         )
 
 
-async def _respond(send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes]) -> None:
+async def _respond(
+    send: Send, status: int, body: bytes, *headers: tuple[bytes, bytes], head: bool
+) -> None:
     length = (b"content-length", str(len(body)).encode())
     await send(
         {"type": "http.response.start", "status": status, "headers": [_JSON, length, *headers]}
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if head else body})
