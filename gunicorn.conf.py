@@ -16,10 +16,10 @@ from typing import Any  # noqa: E402
 import structlog  # noqa: E402
 
 from app.core.config import get_settings_or_exit  # noqa: E402
-from app.core.server import (  # noqa: E402
+from app.ops.metrics_dir import prepare_metrics_dir  # noqa: E402
+from app.ops.server import (  # noqa: E402
     GunicornLogger,
     connection_budget,
-    prepare_metrics_dir,
     usable_cpu_count,
     worker_count,
 )
@@ -28,7 +28,7 @@ settings = get_settings_or_exit()
 # Before the app (and prometheus_client) is imported below, by preload_app.
 metrics_dir = prepare_metrics_dir(settings)
 
-wsgi_app = "app.main:app"
+wsgi_app = "app.main:create_app()"
 worker_class = "uvicorn_worker.UvicornWorker"
 # Import the app once in the master and fork: workers start in milliseconds and share
 # the imported code's memory. Safe because building the app opens no connection.

@@ -1,52 +1,46 @@
 """Process start-up and shutdown: what each worker owns, and the order it is released.
 
 Start-up connects to nothing, so a worker boots while the database is down; shutdown
-runs after the server has finished in-flight requests, then closes the pool.
+runs after the server has finished in-flight requests, then closes the pool. What is
+built here reaches requests through the ``Resource`` declared beside each class.
 """
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TypedDict
+from typing import Any
 
-import httpx
 import structlog
 from fastapi import FastAPI
 
+from app.auth.passwords import PASSWORD_HASHER, PasswordHasher
+from app.auth.tokens import TOKEN_SERVICE, TokenService
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.http_client import create_http_client
-from app.core.logging import configure_logging
-from app.core.pagination import CursorCodec
-from app.core.security import PasswordHasher, TokenService
-from app.core.sentry import flush_sentry, init_sentry
-from app.db.database import Database
+from app.core.http_client import HTTP_CLIENT, create_http_client
+from app.core.logging import ACCESS_LOG, configure_logging
+from app.core.pagination import CURSOR_CODEC, CursorCodec
+from app.db.database import DATABASE, Database
 from app.db.engine import create_engine
 from app.ops.draining import drain_on_sigterm
-from app.ops.metrics import Metrics
-from app.ops.readiness import ReadinessProbe
-from app.ops.tracing import start_tracing
+from app.ops.metrics import METRICS, Metrics
+from app.ops.readiness import READINESS_PROBE, ReadinessProbe
+from app.ops.sentry import flush_sentry, init_sentry
+from app.ops.tracing import add_trace_ids, start_tracing
 
 logger = structlog.get_logger(__name__)
 
 
-class LifespanState(TypedDict):
-    """What every request sees as ``request.state``."""
-
-    database: Database
-    readiness_probe: ReadinessProbe
-    password_hasher: PasswordHasher
-    token_service: TokenService
-    cursor_codec: CursorCodec
-    http_client: httpx.AsyncClient
-
-
 def build_lifespan(
     settings: Settings, clock: Clock
-) -> Callable[[FastAPI], AbstractAsyncContextManager[LifespanState]]:
+) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
-        configure_logging(settings)
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        # With tracing on, every line written inside a request names its trace and span.
+        tracing = settings.otel_exporter_otlp_endpoint is not None
+        access_log = configure_logging(
+            settings, extra_processors=[add_trace_ids] if tracing else []
+        )
         init_sentry(settings)
         engine = create_engine(settings)
         stop_tracing = start_tracing(settings, engine)  # a no-op unless OTLP is configured
@@ -54,7 +48,6 @@ def build_lifespan(
         if metrics is not None:
             metrics.watch_pool(engine, settings.db_pool_size)
             metrics.build_info.labels(settings.app_version, settings.git_sha).set(1)
-        app.state.metrics = metrics
         database = Database(engine)
         probe = ReadinessProbe(
             database,
@@ -63,20 +56,21 @@ def build_lifespan(
             on_result=metrics.record_readiness if metrics else lambda _: None,
         )
         stop_draining_hook = drain_on_sigterm(probe, settings.shutdown_drain_seconds)
+        http_client = create_http_client(settings)
+        state: dict[str, Any] = {}
+        ACCESS_LOG.put(state, access_log)
+        DATABASE.put(state, database)
+        READINESS_PROBE.put(state, probe)
+        METRICS.put(state, metrics)
+        PASSWORD_HASHER.put(state, PasswordHasher(settings))
+        TOKEN_SERVICE.put(state, TokenService(settings, clock))
+        CURSOR_CODEC.put(state, CursorCodec(settings.jwt_secret_key.get_secret_value().encode()))
+        HTTP_CLIENT.put(state, http_client)
         logger.info(
             "worker started", environment=settings.environment, version=settings.app_version
         )
-        assert settings.jwt_secret_key is not None  # noqa: S101  (guaranteed by Settings)
-        http_client = create_http_client(settings)
         try:
-            yield {
-                "database": database,
-                "readiness_probe": probe,
-                "password_hasher": PasswordHasher(settings),
-                "token_service": TokenService(settings, clock),
-                "cursor_codec": CursorCodec(settings.jwt_secret_key.get_secret_value().encode()),
-                "http_client": http_client,
-            }
+            yield state
         finally:
             stop_draining_hook()
             await http_client.aclose()

@@ -1,21 +1,21 @@
 """Application factory: the one place that assembles the service.
 
-``app`` is what gunicorn and uvicorn import; tests build their own with
-``create_app(settings)`` (and a frozen ``clock`` where time matters). Building the app
-reads settings and wires routes and middleware, nothing more: connections and logging
-start in the lifespan.
+gunicorn builds the app by calling ``create_app()`` (``gunicorn.conf.py``), uvicorn
+with ``--factory``, tests with their own settings (and a frozen ``clock`` where time
+matters). Importing this module does nothing; building the app reads settings and
+wires routes and middleware, nothing more: connections and logging start in the
+lifespan.
 """
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from app.auth.router import router as auth_router
 from app.core.clock import Clock, utc_now
-from app.core.config import Settings, get_settings, get_settings_or_exit
+from app.core.config import Settings, get_settings_or_exit
 from app.core.context import REQUEST_ID_HEADER
 from app.core.errors import register_error_handlers
-from app.core.logging import AccessLog
 from app.core.routing import add_routes
+from app.db.errors import register_database_error_handlers
 from app.items.router import router as items_router
 from app.lifespan import build_lifespan
 from app.middleware.body_limit import BodySizeLimitMiddleware
@@ -24,11 +24,12 @@ from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.ops.metrics import METRICS_PATH, metrics_endpoint
 from app.ops.probes import PROBE_PATHS, ProbeMiddleware
 from app.ops.tracing import untraced_paths
+from app.users.router import log_in_router
 from app.users.router import router as users_router
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or get_settings_or_exit()
     app = FastAPI(
         title=settings.app_name,
         version=settings.app_version,
@@ -49,10 +50,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         },
     )
     register_error_handlers(app)
-    app.state.metrics = None  # the lifespan sets it, per worker
+    register_database_error_handlers(app)
     if settings.metrics_enabled:
         app.add_api_route(METRICS_PATH, metrics_endpoint, include_in_schema=False)
-    add_routes(app, (users_router, auth_router, items_router))
+    add_routes(app, (users_router, log_in_router, items_router))
 
     # Added innermost first: a request passes the probes (which answer /health and
     # /ready at once), telemetry (request ID, access line, metrics), CORS, the
@@ -71,12 +72,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.add_middleware(
         RequestTelemetryMiddleware,
         routes=app.routes,
-        access_log=AccessLog(settings),
         quiet_paths=(METRICS_PATH,),
         slow_request_ms=settings.slow_request_ms,
     )
     app.add_middleware(ProbeMiddleware)
     return app
-
-
-app = create_app(get_settings_or_exit())

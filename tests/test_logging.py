@@ -9,7 +9,7 @@ import pytest
 import structlog
 
 from app.core.context import request_id_var
-from app.core.logging import AccessLog, configure_logging
+from app.core.logging import configure_logging
 from app.core.redaction import REDACTED, redact
 from tests.conftest import make_settings
 
@@ -94,8 +94,7 @@ def access_lines(
 ) -> list[Any]:
     """What ``AccessLog`` writes for one request at INFO and one at DEBUG, parsed."""
     settings = make_settings("postgresql://u@h/d", log_format="json", **settings_overrides)
-    configure_logging(settings)
-    access_log = AccessLog(settings)
+    access_log = configure_logging(settings)
     access_log.write("info", request_id="rid-7", **ACCESS_FIELDS)
     access_log.write("debug", request_id="rid-8", **ACCESS_FIELDS)
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -19,7 +19,7 @@ import pytest
 
 from app.core.context import request_id_var
 from app.core.redaction import REDACTED
-from app.core.sentry import scrub_event
+from app.ops.sentry import scrub_event
 from tests.support.gunicorn import GunicornServer, production_env
 
 

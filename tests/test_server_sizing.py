@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.core.config import Settings
-from app.core.server import _cgroup_cpu_limit, connection_budget, usable_cpu_count, worker_count
+from app.ops.server import _cgroup_cpu_limit, connection_budget, usable_cpu_count, worker_count
 from tests.support.gunicorn import GUNICORN
 from tests.support.paths import ROOT
 

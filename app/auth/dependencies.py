@@ -14,9 +14,9 @@ from fastapi.openapi.models import OAuthFlowPassword, OAuthFlows
 from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
 
-from app.core.errors import AuthenticationError
+from app.auth.errors import AuthenticationError
+from app.auth.tokens import TOKEN_SERVICE
 from app.core.routing import API_PREFIX
-from app.core.security import TokenService
 from app.db.columns import MAX_ID
 
 TOKEN_URL = f"{API_PREFIX}/auth/token"
@@ -44,8 +44,7 @@ class BearerAuthentication(SecurityBase):
         scheme, token = get_authorization_scheme_param(request.headers.get("Authorization"))
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("no bearer token")
-        tokens: TokenService = request.state.token_service
-        account_id = _account_id(tokens.subject(token))
+        account_id = _account_id(TOKEN_SERVICE.of(request.scope).subject(token))
         if account_id is None:
             raise AuthenticationError("token subject is not an account")
         return Principal(account_id)

@@ -12,10 +12,18 @@ import json
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 Environment = Literal["development", "test", "staging", "production"]
@@ -92,26 +100,37 @@ def _check_forwarded_allow_ips(value: str) -> str:
     return value
 
 
-class Settings(BaseSettings):
-    """Every knob of the service, read from the environment and an optional ``.env`` file."""
+def _unset(value: object) -> bool:
+    """``FOO=`` in a .env or a manifest means "not set", not "set to nothing"."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-        validate_default=True,
-        hide_input_in_errors=True,
-    )
+
+def _empty_is_unset(value: object) -> object:
+    return None if _unset(value) else value
+
+
+def _local(data: Any) -> bool:
+    """Whether raw settings input is for development or test (the default environment)."""
+    return isinstance(data, dict) and data.get("environment", "development") in LOCAL_ENVIRONMENTS
+
+
+# Each group below is the settings of one concern, with the validators of its fields; the
+# groups compose ``Settings`` and every field keeps its own environment variable.
+
+
+class ServiceSettings(BaseSettings):
+    """Which service this is, and where it runs."""
 
     environment: Environment = "development"
     app_name: str = Field(default="fastapi-service", min_length=1, max_length=64)
     app_version: str = Field(default="0.1.0", min_length=1, max_length=64)
+    git_sha: str = Field(default="unknown", min_length=1, max_length=64)
 
-    log_level: LogLevel = "INFO"
-    log_format: Literal["json", "console"] | None = None
 
-    database_url: SecretStr | None = None
+class DatabaseSettings(BaseSettings):
+    """The PostgreSQL the service uses, and each worker's pool of connections to it."""
+
+    database_url: SecretStr
     db_pool_size: int = Field(default=10, ge=1, le=100)
     db_max_overflow: int = Field(default=0, ge=0, le=100)
     db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
@@ -121,12 +140,33 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=5.0, gt=0, le=120)
     db_max_connections: int = Field(default=100, ge=1)
 
-    cors_allow_origins: Annotated[list[str], NoDecode] = []
-    cors_allow_credentials: bool = False
+    @model_validator(mode="before")
+    @classmethod
+    def _development_database(cls, data: Any) -> Any:
+        """A local default in development and test; required everywhere else."""
+        if _local(data) and _unset(data.get("database_url")):
+            return {**data, "database_url": DEVELOPMENT_DATABASE_URL}
+        return data
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: object) -> object:
+        if _unset(value):
+            raise PydanticCustomError("missing", "required outside development and test")
+        url = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        return SecretStr(normalise_database_url(url))
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url.get_secret_value()
+
+
+class AuthSettings(BaseSettings):
+    """Access tokens (JWT) and password hashing (Argon2id)."""
 
     jwt_algorithm: Literal["HS256", "RS256", "ES256"] = "HS256"
     # HS256: the shared secret. RS256/ES256: the PEM private key (JWT_PUBLIC_KEY verifies).
-    jwt_secret_key: SecretStr | None = None
+    jwt_secret_key: SecretStr
     jwt_public_key: str | None = None
     jwt_issuer: str = Field(default="fastapi-service", min_length=1)
     jwt_audience: str = Field(default="fastapi-service", min_length=1)
@@ -135,76 +175,57 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(default=3, ge=1, le=20)
     password_hash_memory_kib: int = Field(default=65536, ge=8192, le=1048576)
     password_hash_parallelism: int = Field(default=4, ge=1, le=16)
-    sentry_dsn: SecretStr | None = None
-    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
-    sentry_profiles_sample_rate: float = Field(default=0.0, ge=0, le=1)
 
-    metrics_enabled: bool = True
-    prometheus_multiproc_dir: Path | None = None
-    git_sha: str = Field(default="unknown", min_length=1, max_length=64)
-    slow_request_ms: int = Field(default=1000, ge=1)
-    otel_exporter_otlp_endpoint: str | None = None
-    otel_service_name: str | None = Field(default=None, min_length=1, max_length=64)
+    @model_validator(mode="before")
+    @classmethod
+    def _development_key(cls, data: Any) -> Any:
+        """A published default in development and test; required everywhere else."""
+        if _local(data) and _unset(data.get("jwt_secret_key")):
+            return {**data, "jwt_secret_key": DEVELOPMENT_JWT_SECRET_KEY}
+        return data
 
+    @field_validator("jwt_secret_key", mode="before")
+    @classmethod
+    def _present_key(cls, value: object) -> object:
+        if _unset(value):
+            raise PydanticCustomError("missing", "required outside development and test")
+        return value
+
+    @field_validator("jwt_secret_key")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("jwt_algorithm", "HS256") != "HS256":
+            return value  # a PEM private key: its strength is the key type's, not its length
+        if info.data.get("environment") not in LOCAL_ENVIRONMENTS:
+            secret = value.get_secret_value()
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+            if secret in (DEVELOPMENT_JWT_SECRET_KEY, EXAMPLE_JWT_SECRET_KEY):
+                raise ValueError("is a published example value, not a secret: generate one")
+        return value
+
+    @field_validator("jwt_public_key", mode="before")
+    @classmethod
+    def _public_key_unset(cls, value: object) -> object:
+        return _empty_is_unset(value)
+
+    @field_validator("jwt_public_key")
+    @classmethod
+    def _public_key_for_asymmetric(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("jwt_algorithm", "HS256") != "HS256":
+            raise ValueError("is required when JWT_ALGORITHM is RS256 or ES256")
+        return value
+
+
+class HttpSettings(BaseSettings):
+    """What the API accepts from callers, and how the service calls other services."""
+
+    cors_allow_origins: Annotated[list[str], NoDecode] = []
+    cors_allow_credentials: bool = False
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
     outbound_connect_timeout: float = Field(default=2.0, gt=0, le=60)
     outbound_read_timeout: float = Field(default=10.0, gt=0, le=600)
     outbound_pool_timeout: float = Field(default=2.0, gt=0, le=60)
-
-    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
-    ready_timeout: float = Field(default=1.0, gt=0, le=30)
-    ready_cache_seconds: float = Field(default=1.0, ge=0, le=30)
-
-    port: int = Field(default=8000, ge=1, le=65535)
-    bind: str | None = None
-    web_concurrency: int | None = Field(default=None, ge=1)
-    max_workers: int | None = Field(default=None, ge=1)
-    gunicorn_timeout: int = Field(default=60, ge=1)
-    gunicorn_graceful_timeout: int = Field(default=30, ge=1)
-    gunicorn_keepalive: int = Field(default=5, ge=1)
-    shutdown_drain_seconds: float = Field(default=5.0, ge=0, le=300)
-    forwarded_allow_ips: str = "127.0.0.1,::1"
-
-    @property
-    def resolved_log_format(self) -> Literal["json", "console"]:
-        if self.log_format is not None:
-            return self.log_format
-        return "console" if self.environment == "development" else "json"
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        assert self.database_url is not None  # noqa: S101  (guaranteed by the validator)
-        return self.database_url.get_secret_value()
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_log_level(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator(
-        "log_format",
-        "bind",
-        "sentry_dsn",
-        "database_url",
-        "jwt_secret_key",
-        "jwt_public_key",
-        "prometheus_multiproc_dir",
-        "otel_exporter_otlp_endpoint",
-        "otel_service_name",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        """``FOO=`` in a .env or a manifest means "not set", not "set to nothing"."""
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("database_url")
-    @classmethod
-    def _database_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr:
-        if value is None:
-            if info.data.get("environment") in LOCAL_ENVIRONMENTS:
-                return SecretStr(DEVELOPMENT_DATABASE_URL)
-            raise ValueError("required outside development and test")
-        return SecretStr(normalise_database_url(value.get_secret_value()))
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod
@@ -224,30 +245,39 @@ class Settings(BaseSettings):
             raise ValueError("cannot be true while CORS_ALLOW_ORIGINS contains '*'")
         return value
 
-    @field_validator("jwt_secret_key")
-    @classmethod
-    def _strong_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr:
-        local = info.data.get("environment") in LOCAL_ENVIRONMENTS
-        if value is None:
-            if local:
-                return SecretStr(DEVELOPMENT_JWT_SECRET_KEY)
-            raise ValueError("required outside development and test")
-        secret = value.get_secret_value()
-        if info.data.get("jwt_algorithm", "HS256") != "HS256":
-            return value  # a PEM private key: its strength is the key type's, not its length
-        if not local:
-            if len(secret) < MIN_SECRET_LENGTH:
-                raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
-            if secret in (DEVELOPMENT_JWT_SECRET_KEY, EXAMPLE_JWT_SECRET_KEY):
-                raise ValueError("is a published example value, not a secret: generate one")
-        return value
 
-    @field_validator("jwt_public_key")
+class ObservabilitySettings(BaseSettings):
+    """Logs, metrics, traces, error reports and the readiness probe."""
+
+    log_level: LogLevel = "INFO"
+    log_format: Literal["json", "console"] | None = None
+    metrics_enabled: bool = True
+    prometheus_multiproc_dir: Path | None = None
+    slow_request_ms: int = Field(default=1000, ge=1)
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str | None = Field(default=None, min_length=1, max_length=64)
+    sentry_dsn: SecretStr | None = None
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    sentry_profiles_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    ready_timeout: float = Field(default=1.0, gt=0, le=30)
+    ready_cache_seconds: float = Field(default=1.0, ge=0, le=30)
+
+    @field_validator("log_level", mode="before")
     @classmethod
-    def _public_key_for_asymmetric(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None and info.data.get("jwt_algorithm", "HS256") != "HS256":
-            raise ValueError("is required when JWT_ALGORITHM is RS256 or ES256")
-        return value
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "log_format",
+        "prometheus_multiproc_dir",
+        "otel_exporter_otlp_endpoint",
+        "otel_service_name",
+        "sentry_dsn",
+        mode="before",
+    )
+    @classmethod
+    def _optional_unset(cls, value: object) -> object:
+        return _empty_is_unset(value)
 
     @field_validator("sentry_dsn")
     @classmethod
@@ -277,6 +307,25 @@ class Settings(BaseSettings):
                 raise ValueError("needs the OpenTelemetry SDK: install requirements/otel.txt")
         return value
 
+
+class ServerSettings(BaseSettings):
+    """gunicorn: where it listens, how many workers, and how they stop."""
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    bind: str | None = None
+    web_concurrency: int | None = Field(default=None, ge=1)
+    max_workers: int | None = Field(default=None, ge=1)
+    gunicorn_timeout: int = Field(default=60, ge=1)
+    gunicorn_graceful_timeout: int = Field(default=30, ge=1)
+    gunicorn_keepalive: int = Field(default=5, ge=1)
+    shutdown_drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+
+    @field_validator("bind", mode="before")
+    @classmethod
+    def _bind_unset(cls, value: object) -> object:
+        return _empty_is_unset(value)
+
     @field_validator("bind")
     @classmethod
     def _bind(cls, value: str | None) -> str | None:
@@ -295,6 +344,34 @@ class Settings(BaseSettings):
         if graceful is not None and value >= graceful:
             raise ValueError("must be shorter than GUNICORN_GRACEFUL_TIMEOUT")
         return value
+
+
+# Fields are validated base class last first: ServiceSettings (the environment, which
+# the others' rules read) before all others.
+class Settings(
+    ServerSettings,
+    ObservabilitySettings,
+    HttpSettings,
+    AuthSettings,
+    DatabaseSettings,
+    ServiceSettings,
+):
+    """Every knob of the service, read from the environment and an optional ``.env`` file."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+        hide_input_in_errors=True,
+    )
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "console"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "console" if self.environment == "development" else "json"
 
     @classmethod
     def load(cls) -> Self:

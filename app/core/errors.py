@@ -8,40 +8,54 @@ client; internals stay in the logs.
 
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from app.core.context import request_id_var
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-# How long a client should wait before retrying when the database is unreachable.
-RETRY_AFTER_SECONDS = "5"
 
 logger = structlog.get_logger(__name__)
 
 
-class NotFoundError(Exception):
+class ProblemError(Exception):
+    """An error the client must hear about, as a problem document; its class says how.
+
+    ``status`` is the response's status and ``headers`` go with it. ``detail`` is what
+    the client reads; where it is None the exception's message is the detail, so write
+    that message for the client. A class with a ``log_event`` logs that event at INFO
+    with the message as ``reason``, which the client then never sees.
+    """
+
+    status: ClassVar[HTTPStatus]
+    detail: ClassVar[str | None] = None
+    headers: ClassVar[Mapping[str, str] | None] = None
+    log_event: ClassVar[str | None] = None
+
+
+class NotFoundError(ProblemError):
     """The resource does not exist, or is not the caller's (the two are not told apart)."""
 
+    status = HTTPStatus.NOT_FOUND
+    detail = "The resource does not exist."
 
-class ConflictError(Exception):
+
+class ConflictError(ProblemError):
     """The request collides with existing state (a taken email)."""
 
+    status = HTTPStatus.CONFLICT
 
-class InvalidInputError(Exception):
+
+class InvalidInputError(ProblemError):
     """Input that passed schema validation but cannot be used (a tampered cursor)."""
 
-
-class AuthenticationError(Exception):
-    """Missing or unusable credentials. The message is the reason, for logs only."""
+    status = HTTPStatus.BAD_REQUEST
 
 
 class Problem(BaseModel):
@@ -121,55 +135,16 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     )
 
 
-_DOMAIN_STATUS: dict[type[Exception], tuple[HTTPStatus, str]] = {
-    NotFoundError: (HTTPStatus.NOT_FOUND, "The resource does not exist."),
-    ConflictError: (HTTPStatus.CONFLICT, ""),
-    InvalidInputError: (HTTPStatus.BAD_REQUEST, ""),
-}
-
-
-async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
-    status, fixed_detail = _DOMAIN_STATUS[type(exc)]
-    return problem_response(status, fixed_detail or str(exc), instance=request.url.path)
-
-
-async def _authentication_error(request: Request, exc: Exception) -> ProblemResponse:
-    # The reason goes to the log (with the request ID), never the credential itself;
-    # the client learns only that it must authenticate.
-    logger.info("authentication failed", reason=str(exc), path=request.url.path)
+async def _problem_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, ProblemError)  # noqa: S101  (registered for this type only)
+    if exc.log_event is not None:
+        logger.info(exc.log_event, reason=str(exc), path=request.url.path)
     return problem_response(
-        HTTPStatus.UNAUTHORIZED,
-        "Missing, invalid or expired credentials.",
-        instance=request.url.path,
-        headers={"WWW-Authenticate": "Bearer"},
+        exc.status, exc.detail or str(exc), instance=request.url.path, headers=exc.headers
     )
-
-
-async def _database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
-    logger.warning("database unavailable", error=type(exc).__name__, path=request.url.path)
-    return problem_response(
-        HTTPStatus.SERVICE_UNAVAILABLE,
-        "The database is unavailable. Retry later.",
-        instance=request.url.path,
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
-
-
-async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
-    """Lost connections are an outage (503); any other database error is a bug (500)."""
-    assert isinstance(exc, DBAPIError)  # noqa: S101  (registered for this type only)
-    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
-        return await _database_unavailable(request, exc)
-    raise exc
 
 
 def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for domain_error in _DOMAIN_STATUS:
-        app.add_exception_handler(domain_error, _domain_error)
-    app.add_exception_handler(AuthenticationError, _authentication_error)
-    app.add_exception_handler(DBAPIError, _database_error)
-    # Pool exhausted, connect timed out or refused: the database cannot be reached.
-    for unreachable in (PoolTimeoutError, TimeoutError, ConnectionError):
-        app.add_exception_handler(unreachable, _database_unavailable)
+    app.add_exception_handler(ProblemError, _problem_error)

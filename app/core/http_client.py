@@ -5,13 +5,14 @@ requests; every timeout is explicit (httpx's default would wait 5 s for everythi
 and the current request ID travels with each call so logs join up across services.
 """
 
-from typing import Annotated, cast
+from typing import Annotated
 
 import httpx
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from app.core.config import Settings
 from app.core.context import REQUEST_ID_HEADER, request_id_var
+from app.core.resources import Resource
 
 
 async def _forward_request_id(request: httpx.Request) -> None:
@@ -30,8 +31,5 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=timeout, event_hooks={"request": [_forward_request_id]})
 
 
-async def get_http_client(request: Request) -> httpx.AsyncClient:
-    return cast(httpx.AsyncClient, request.state.http_client)
-
-
-HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
+HTTP_CLIENT = Resource[httpx.AsyncClient]("http_client")
+HttpClientDep = Annotated[httpx.AsyncClient, Depends(HTTP_CLIENT)]

@@ -7,6 +7,7 @@ line the process prints is one JSON object carrying the request ID.
 
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from app.core.config import Settings
 from app.core.context import request_id_var
 from app.core.redaction import PLAIN_VALUES, is_sensitive_key, redact
-from app.ops.tracing import add_trace_ids
+from app.core.resources import Resource
 
 # Our middleware writes the access log; uvicorn's own would be a second, unstructured one.
 _SILENCED_LOGGERS = ("uvicorn.access", "gunicorn.access")
@@ -76,15 +77,14 @@ class AccessLog:
     hand, so in JSON it is rendered from them directly, with the same serializer, to the
     same stream. Where structlog would add to it (context bound with
     ``structlog.contextvars``, trace IDs with tracing on) or the format is the
-    console's, it goes through structlog as any line does.
+    console's, it goes through structlog as any line does. ``configure_logging`` makes
+    the one that matches its configuration.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        level = logging.getLevelNamesMapping()[settings.log_level]
+    def __init__(self, level: int, *, direct: bool) -> None:
+        """``direct``: the configured chain adds nothing to a plain JSON line but context."""
         self._writes = {"info": level <= logging.INFO, "debug": level <= logging.DEBUG}
-        self._direct = (
-            settings.resolved_log_format == "json" and not settings.otel_exporter_otlp_endpoint
-        )
+        self._direct = direct
         self._logger = structlog.get_logger("app.access")
 
     def write(
@@ -130,12 +130,16 @@ def _renderer(settings: Settings) -> list[Processor]:
     return [tracebacks, structlog.processors.JSONRenderer(serializer=_json_dumps)]
 
 
-def configure_logging(settings: Settings) -> None:
-    """Configure structlog and the standard library for this process.
+def configure_logging(
+    settings: Settings, *, extra_processors: Sequence[Processor] = ()
+) -> AccessLog:
+    """Configure structlog and the standard library for this process; the access log.
 
     Called by the gunicorn master and again in each worker's lifespan, with the same
     settings. Loggers cache their configuration on first use (it keeps the per-call
     cost down), so a later call with other settings only reaches loggers not yet used.
+    ``extra_processors`` run last before rendering, on every line (the worker adds
+    trace IDs this way when tracing is on).
     """
     level = logging.getLevelNamesMapping()[settings.log_level]
     console = settings.resolved_log_format == "console"
@@ -146,8 +150,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True) if console else add_utc_timestamp,
         add_request_id,
-        # With tracing on, every line written inside a request names its trace and span.
-        *([add_trace_ids] if settings.otel_exporter_otlp_endpoint else []),
+        *extra_processors,
     ]
     renderer = _renderer(settings)
 
@@ -187,3 +190,7 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(name).disabled = True
     # SQLAlchemy logs every statement at INFO: far too much for a service log.
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    return AccessLog(level, direct=not console and not extra_processors)
+
+
+ACCESS_LOG = Resource[AccessLog]("access_log")

@@ -10,12 +10,13 @@ import binascii
 import hashlib
 import hmac
 import json
-from typing import Annotated, Any, Generic, TypeVar, cast
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from pydantic import BaseModel
 
 from app.core.errors import InvalidInputError
+from app.core.resources import Resource
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -63,8 +64,5 @@ class CursorCodec:
         return position
 
 
-async def get_cursor_codec(request: Request) -> CursorCodec:
-    return cast(CursorCodec, request.state.cursor_codec)
-
-
-CursorCodecDep = Annotated[CursorCodec, Depends(get_cursor_codec)]
+CURSOR_CODEC = Resource[CursorCodec]("cursor_codec")
+CursorCodecDep = Annotated[CursorCodec, Depends(CURSOR_CODEC)]

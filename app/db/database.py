@@ -31,13 +31,15 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy import Engine, Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.util import greenlet_spawn
+
+from app.core.resources import Resource
 
 Parameters = Mapping[str, Any]
 
@@ -78,9 +80,5 @@ class Database:
             yield connection
 
 
-async def get_database(request: Request) -> Database:
-    database: Database = request.state.database
-    return database
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
+DATABASE = Resource[Database]("database")
+DatabaseDep = Annotated[Database, Depends(DATABASE)]

@@ -5,7 +5,8 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
-from app.core.errors import AuthenticationError, InvalidInputError, NotFoundError
+from app.auth.errors import AuthenticationError
+from app.core.errors import InvalidInputError, NotFoundError
 from app.core.pagination import CursorCodec
 from app.db.columns import MAX_ID
 from app.db.database import Database

@@ -26,8 +26,8 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import REQUEST_ID_HEADER, request_id_var
-from app.core.logging import AccessLog
-from app.ops.metrics import UNMATCHED_ROUTE, Metrics
+from app.core.logging import ACCESS_LOG
+from app.ops.metrics import METRICS, UNMATCHED_ROUTE
 
 logger = structlog.get_logger("app.access")
 
@@ -80,12 +80,10 @@ class RequestTelemetryMiddleware:
         app: ASGIApp,
         *,
         routes: Sequence[BaseRoute],
-        access_log: AccessLog,
         quiet_paths: Collection[str],
         slow_request_ms: int,
     ) -> None:
         self.app = app
-        self.access_log = access_log
         self.route_template = RouteTemplates(routes)
         self.quiet_paths = frozenset(quiet_paths)
         self.slow_request_seconds = slow_request_ms / 1000
@@ -110,8 +108,7 @@ class RequestTelemetryMiddleware:
                 message["headers"] = [*message.get("headers", ()), request_id_header]
             await send(message)
 
-        # Built per worker in the lifespan; None when metrics are off.
-        metrics: Metrics | None = scope["app"].state.metrics
+        metrics = METRICS.of(scope)
         if metrics is not None:
             metrics.in_progress.inc()
         try:
@@ -131,7 +128,7 @@ class RequestTelemetryMiddleware:
             if elapsed >= self.slow_request_seconds:
                 logger.warning("slow request", method=method, route=route, duration_ms=duration_ms)
             client = scope.get("client")
-            self.access_log.write(
+            ACCESS_LOG.of(scope).write(
                 "debug" if scope["path"] in self.quiet_paths else "info",
                 request_id=request_id,
                 method=method,

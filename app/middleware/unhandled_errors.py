@@ -12,7 +12,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import problem_response
-from app.core.sentry import report_exception
+from app.ops.sentry import report_exception
 
 logger = structlog.get_logger(__name__)
 

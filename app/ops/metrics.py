@@ -30,7 +30,8 @@ from sqlalchemy.pool import QueuePool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.ops.readiness import ReadinessProbe
+from app.core.resources import Resource
+from app.ops.readiness import READINESS_PROBE
 
 METRICS_PATH = "/metrics"
 UNMATCHED_ROUTE = "unmatched"
@@ -140,10 +141,15 @@ class Metrics:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+# None where METRICS_ENABLED is off: the middleware then records nothing at all.
+METRICS = Resource[Metrics | None]("metrics")
+
+
 async def metrics_endpoint(request: Request) -> Response:
+    metrics = METRICS.of(request.scope)
+    if metrics is None:  # only routed with metrics on; a worker without them has nothing
+        return Response(status_code=404)
     # A fresh (or at most READY_CACHE_SECONDS old) verdict for app_ready with every scrape,
     # whichever worker answers it.
-    probe: ReadinessProbe = request.state.readiness_probe
-    await probe.check()
-    metrics: Metrics = request.app.state.metrics
+    await READINESS_PROBE.of(request.scope).check()
     return metrics.render()

@@ -15,7 +15,7 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.ops.readiness import ReadinessProbe
+from app.ops.readiness import READINESS_PROBE
 
 HEALTH_PATH = "/health"
 READY_PATH = "/ready"
@@ -43,8 +43,7 @@ class ProbeMiddleware:
         if scope["path"] == HEALTH_PATH:
             await _respond(send, 200, _HEALTHY, head=head)
             return
-        probe: ReadinessProbe = scope["state"]["readiness_probe"]
-        report = await probe.check()
+        report = await READINESS_PROBE.of(scope).check()
         body = {"status": "ready" if report.ready else "unavailable", "checks": report.checks}
         await _respond(
             send,

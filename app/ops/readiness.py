@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy import text
 
+from app.core.resources import Resource
 from app.db.database import Database
 
 logger = structlog.get_logger(__name__)
@@ -104,3 +105,6 @@ class ReadinessProbe:
             )
             return "unavailable"
         return "ok"
+
+
+READINESS_PROBE = Resource[ReadinessProbe]("readiness_probe")

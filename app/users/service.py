@@ -1,19 +1,23 @@
-"""Use cases for accounts: registration, checking credentials, reading one's own."""
+"""Use cases for accounts: registering, logging in, reading one's own."""
 
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
-from app.core.errors import AuthenticationError, ConflictError
-from app.core.security import PasswordHasher
+from app.auth.errors import AuthenticationError
+from app.auth.passwords import PasswordHasher
+from app.auth.tokens import AccessToken, TokenService
+from app.core.errors import ConflictError
 from app.db.database import Database
 from app.users import repository
 
 _TAKEN = "An account with this email already exists."
 
 
-async def register(db: Database, hasher: PasswordHasher, email: str, password: str) -> Row[Any]:
+async def register(
+    db: Database, hasher: PasswordHasher, *, email: str, password: str
+) -> Row[Any]:
     # Checked first so a taken email costs no password hash.
     if await repository.get_by_email(db, email) is not None:
         raise ConflictError(_TAKEN)
@@ -25,8 +29,10 @@ async def register(db: Database, hasher: PasswordHasher, email: str, password: s
         raise ConflictError(_TAKEN) from None
 
 
-async def authenticate(db: Database, hasher: PasswordHasher, email: str, password: str) -> int:
-    """The account these credentials open, by ID; one error, in one time, for any miss."""
+async def log_in(
+    db: Database, hasher: PasswordHasher, tokens: TokenService, *, email: str, password: str
+) -> AccessToken:
+    """A token for the account these credentials open; one error, in one time, for any miss."""
     user = await repository.get_by_email(db, email)
     valid, new_hash = await hasher.verify(password, user.password_hash if user else None)
     if user is None or not valid:
@@ -34,8 +40,7 @@ async def authenticate(db: Database, hasher: PasswordHasher, email: str, passwor
     if new_hash is not None:  # hashing parameters changed since this hash was made
         async with db.transaction() as connection:
             await repository.set_password_hash(connection, user.id, new_hash)
-    account_id: int = user.id
-    return account_id
+    return tokens.issue(str(user.id))
 
 
 async def get(db: Database, account_id: int) -> Row[Any]:

@@ -1,74 +1,26 @@
-"""Password hashing (Argon2) and access tokens (JWT), configured from settings.
+"""Access tokens: signed JWTs, issued at log-in and checked on every request.
 
-Hashing is deliberately slow, so it runs in a worker thread and never blocks the
-event loop. Tokens read time from an injected clock, so expiry is testable without
-sleeping.
+Each token is checked for its signature (the configured algorithm only), issuer,
+audience and every required claim, and its ``exp``/``nbf`` against an injected clock
+(so expiry is testable without sleeping), with ``JWT_LEEWAY_SECONDS`` of skew.
 """
 
-import base64
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import jwt
-from anyio import to_thread
-from fastapi import Depends, Request
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
+from fastapi import Depends
 
+from app.auth.errors import AuthenticationError
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.errors import AuthenticationError
+from app.core.resources import Resource
 
 _REQUIRED_CLAIMS = ["exp", "iat", "nbf", "sub", "iss", "aud"]
 # About 1 MiB of tokens: enough for every client active in a worker at once.
 _VERIFIED_TOKENS_KEPT = 4096
-
-
-class PasswordHasher:
-    def __init__(self, settings: Settings) -> None:
-        self._hash = PasswordHash(
-            (
-                Argon2Hasher(
-                    time_cost=settings.password_hash_time_cost,
-                    memory_cost=settings.password_hash_memory_kib,
-                    parallelism=settings.password_hash_parallelism,
-                ),
-            )
-        )
-        # Verified against when the account does not exist, so a wrong email costs
-        # exactly as long as a wrong password and reveals nothing.
-        self._decoy = _decoy_hash(settings)
-
-    async def hash(self, password: str) -> str:
-        return await to_thread.run_sync(self._hash.hash, password)
-
-    async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
-        """Whether the password matches, and a new hash when the stored one is outdated.
-
-        ``password_hash=None`` (no such account) still pays for a full verification.
-        """
-        if password_hash is None:
-            await to_thread.run_sync(self._hash.verify, password, self._decoy)
-            return False, None
-        return await to_thread.run_sync(self._hash.verify_and_update, password, password_hash)
-
-
-def _decoy_hash(settings: Settings) -> str:
-    """An Argon2 hash with the current parameters that no password matches.
-
-    Verifying against it costs exactly what a real account's hash costs, since that
-    depends only on the parameters. Its salt and digest are random bytes rather than a
-    real hash's: hashing would hold up every worker's start-up for as long as a login.
-    """
-    salt, digest = (base64.b64encode(os.urandom(size)).decode().rstrip("=") for size in (16, 32))
-    parameters = (
-        f"m={settings.password_hash_memory_kib},t={settings.password_hash_time_cost},"
-        f"p={settings.password_hash_parallelism}"
-    )
-    return f"$argon2id$v=19${parameters}${salt}${digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +31,6 @@ class AccessToken:
 
 class TokenService:
     def __init__(self, settings: Settings, clock: Clock) -> None:
-        assert settings.jwt_secret_key is not None  # noqa: S101  (guaranteed by Settings)
         self._clock = clock
         self._algorithm = settings.jwt_algorithm
         self._signing_key = settings.jwt_secret_key.get_secret_value()
@@ -161,13 +112,5 @@ def _timestamp(value: Any) -> datetime:
         raise AuthenticationError("time claim out of range") from None
 
 
-async def get_password_hasher(request: Request) -> PasswordHasher:
-    return cast(PasswordHasher, request.state.password_hasher)
-
-
-async def get_token_service(request: Request) -> TokenService:
-    return cast(TokenService, request.state.token_service)
-
-
-PasswordHasherDep = Annotated[PasswordHasher, Depends(get_password_hasher)]
-TokenServiceDep = Annotated[TokenService, Depends(get_token_service)]
+TOKEN_SERVICE = Resource[TokenService]("token_service")
+TokenServiceDep = Annotated[TokenService, Depends(TOKEN_SERVICE)]

@@ -1,15 +1,12 @@
-"""Sizing and logging for the gunicorn master (read by ``gunicorn.conf.py``).
+"""What the gunicorn master needs from the app: how many workers, and its log lines.
 
 ``os.cpu_count()`` counts the host's CPUs, not the container's: a 1-CPU pod on a
 64-core node would start 129 workers and be OOM-killed. The usable CPU count here
 honours the cgroup CPU quota (v2 and v1) and the CPU affinity mask first.
 """
 
-import atexit
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +16,6 @@ from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-# Marks which master prepared PROMETHEUS_MULTIPROC_DIR (inherited by its workers).
-_METRICS_DIR_OWNER = "METRICS_DIR_PREPARED_BY_PID"
 
 
 def _cgroup_cpu_limit(cgroup_root: Path) -> float | None:
@@ -59,38 +54,6 @@ def worker_count(settings: Settings, cpus: int) -> int:
     if settings.max_workers is not None:
         workers = min(workers, settings.max_workers)
     return workers
-
-
-def prepare_metrics_dir(settings: Settings) -> Path | None:
-    """Give the workers an empty directory for their metric files; None if metrics are off.
-
-    ``PROMETHEUS_MULTIPROC_DIR`` if set, else a new temporary directory. Files left by a
-    previous run would be summed into this one's numbers, so the directory is emptied.
-    Must run before ``prometheus_client`` is imported: it picks its mode at import.
-    """
-    if not settings.metrics_enabled:
-        return None
-    if os.environ.get(_METRICS_DIR_OWNER) == str(os.getpid()):
-        # A reload (SIGHUP) re-reads gunicorn.conf.py in the same master: keep the
-        # directory the running workers write to.
-        return Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    directory = settings.prometheus_multiproc_dir
-    if directory is None:
-        directory = Path(tempfile.mkdtemp(prefix="metrics-"))
-        # Removed when this master exits, however it exits (also --print-config);
-        # forked workers inherit the hook, hence the owner check.
-        atexit.register(_remove_if_owner, directory, os.getpid())
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    os.environ[_METRICS_DIR_OWNER] = str(os.getpid())
-    return directory
-
-
-def _remove_if_owner(directory: Path, owner_pid: int) -> None:
-    if os.getpid() == owner_pid:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def connection_budget(settings: Settings, workers: int) -> int:

@@ -1,0 +1,45 @@
+"""A request that cannot reach the database gets 503 with Retry-After, never a 500.
+
+A refused or timed-out connection, an exhausted pool and a connection lost mid-request
+are an outage: the client should retry later, and every other request is in the same
+position. Any other database error is a bug, left to the unhandled-error guard (500).
+"""
+
+from http import HTTPStatus
+
+import structlog
+from fastapi import FastAPI, Request
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from app.core.errors import ProblemResponse, problem_response
+
+# How long a client should wait before retrying when the database is unreachable.
+RETRY_AFTER_SECONDS = "5"
+
+logger = structlog.get_logger(__name__)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
+    logger.warning("database unavailable", error=type(exc).__name__, path=request.url.path)
+    return problem_response(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "The database is unavailable. Retry later.",
+        instance=request.url.path,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
+    """Lost connections are an outage (503); any other database error is a bug (500)."""
+    assert isinstance(exc, DBAPIError)  # noqa: S101  (registered for this type only)
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return await _database_unavailable(request, exc)
+    raise exc
+
+
+def register_database_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DBAPIError, _database_error)
+    # Pool exhausted, connect timed out or refused: the database cannot be reached.
+    for unreachable in (PoolTimeoutError, TimeoutError, ConnectionError):
+        app.add_exception_handler(unreachable, _database_unavailable)
