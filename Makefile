@@ -35,7 +35,11 @@ run: migrate ## Migrate, then serve under gunicorn on $(BIND)
 	exec $(BIN)/gunicorn -c gunicorn.conf.py
 
 dev: migrate ## Migrate, then serve with auto-reload (one process)
-	exec $(BIN)/uvicorn app.main:app --reload --host $(firstword $(subst :, ,$(BIND))) --port $(lastword $(subst :, ,$(BIND)))
+	@case "$$BIND" in \
+		unix:*) set -- --uds "$${BIND#unix:}" ;; \
+		*) host="$${BIND%:*}"; host="$${host#[}"; set -- --host "$${host%]}" --port "$${BIND##*:}" ;; \
+	esac; \
+	exec $(BIN)/uvicorn --factory app.main:create_app --reload "$$@"
 
 test: install ## Run the whole test suite against a real PostgreSQL
 	$(BIN)/pytest

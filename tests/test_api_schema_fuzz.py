@@ -5,10 +5,10 @@ token, so generated input reaches the handlers. Every response must avoid 5xx an
 conform to the schema: documented status code, content type and body shape.
 """
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from typing import Any
-from uuid import uuid4
 
 import httpx
 import pytest
@@ -18,8 +18,9 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.conftest import FAST_PASSWORD_HASHING_ENV
+from tests.support.accounts import auth_headers
 from tests.support.gunicorn import GunicornServer, production_env
+from tests.support.settings import FAST_PASSWORD_HASHING_ENV
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +31,12 @@ def live_server(database_url: str) -> Iterator[GunicornServer]:
 
 
 @pytest.fixture(scope="module")
-def auth_headers(live_server: GunicornServer) -> dict[str, str]:
-    credentials = {"email": f"fuzz-{uuid4().hex}@example.com", "password": "fuzzing password"}
-    httpx.post(f"{live_server.base_url}/api/v1/users", json=credentials).raise_for_status()
-    token = httpx.post(
-        f"{live_server.base_url}/api/v1/auth/token",
-        data={"username": credentials["email"], "password": credentials["password"]},
-    ).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+def headers(live_server: GunicornServer) -> dict[str, str]:
+    async def new_account() -> dict[str, str]:
+        async with httpx.AsyncClient(base_url=live_server.base_url) as client:
+            return await auth_headers(client)
+
+    return asyncio.run(new_account())
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,7 @@ def api_schema(live_server: GunicornServer) -> schemathesis.BaseSchema:
 
 
 def test_no_server_error_and_every_response_matches_the_schema(
-    api_schema: schemathesis.BaseSchema, auth_headers: dict[str, str]
+    api_schema: schemathesis.BaseSchema, headers: dict[str, str]
 ) -> None:
     # schemathesis's own pytest plugin does not support this pytest yet, so the
     # operations are driven with hypothesis directly: same strategies, same checks.
@@ -71,6 +70,6 @@ def test_no_server_error_and_every_response_matches_the_schema(
             # looser than real address rules (reserved domains such as .test), so a 422
             # there is correct. Every other check stays: no 5xx, documented status,
             # content type, headers and body, and invalid input rejected.
-            case.call_and_validate(headers=auth_headers, excluded_checks=[positive_data_acceptance])
+            case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
 
         fuzz()

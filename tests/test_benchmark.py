@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import SERVER_URL
+from tests.support.database import SERVER_URL
 from tests.support.paths import ROOT
 
 ROWS = (

@@ -16,9 +16,11 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import app_client, database_behind_proxy, fetch_column, make_settings
 from tests.support.accounts import auth_headers
+from tests.support.clients import app_client
+from tests.support.database import database_behind_proxy, fetch_column
 from tests.support.gunicorn import free_port
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,9 @@ from sqlalchemy import column, insert, table
 
 from app.db.database import Database
 from app.db.engine import create_engine
-from tests.conftest import alembic, app_client, execute, fetch_column, make_settings
+from tests.support.clients import app_client
+from tests.support.database import alembic, execute, fetch_column
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.conftest import app_client, make_settings
+from tests.support.clients import app_client
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.anyio
 

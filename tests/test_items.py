@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from app.core.pagination import CursorCodec
-from tests.conftest import execute
 from tests.support.accounts import auth_headers
+from tests.support.database import execute
 from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,7 @@ import structlog
 from app.core.context import request_id_var
 from app.core.logging import configure_logging
 from app.core.redaction import REDACTED, redact
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def test_sensitive_keys_are_masked_at_any_depth() -> None:

@@ -16,9 +16,10 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import app_client, make_settings
+from tests.support.clients import app_client
 from tests.support.gunicorn import GunicornServer, production_env
 from tests.support.paths import ROOT
+from tests.support.settings import make_settings
 
 WORKERS = 3
 POOL_SIZE = 4

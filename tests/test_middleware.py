@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from tests.apps import INTERNAL_FAILURE_MESSAGE
-from tests.conftest import app_client, make_settings
+from tests.support.clients import app_client
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.anyio
 

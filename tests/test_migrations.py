@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.db.migration_lock import MIGRATION_LOCK_KEY
-from tests.conftest import alembic, alembic_command, fetch_column
+from tests.support.database import alembic, alembic_command, fetch_column
 
 
 async def current_revisions(database_url: str) -> list[str]:

@@ -17,7 +17,9 @@ from app.db.database import Database
 from app.db.engine import create_engine
 from app.ops.draining import drain_on_sigterm
 from app.ops.readiness import ReadinessProbe
-from tests.conftest import app_client, database_behind_proxy, make_settings
+from tests.support.clients import app_client
+from tests.support.database import database_behind_proxy
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ from starlette.routing import Route
 
 from app.core.routing import API_PREFIX, add_routes, resource_router
 from app.main import create_app
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 def test_api_routes_are_tried_before_the_docs_and_metrics() -> None:

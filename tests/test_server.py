@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import database_behind_proxy
+from tests.support.database import database_behind_proxy
 from tests.support.gunicorn import GunicornServer, production_env
 from tests.support.journey import run_user_journey
 

@@ -37,9 +37,9 @@ from sqlalchemy.exc import DBAPIError
 from app.db.engine import create_engine
 from app.ops.tracing import add_trace_ids, instrument_engine, traces_endpoint
 from app.users.models import User
-from tests.conftest import FAST_PASSWORD_HASHING_ENV, make_settings
 from tests.support.gunicorn import GunicornServer, production_env
 from tests.support.paths import ROOT
+from tests.support.settings import FAST_PASSWORD_HASHING_ENV, make_settings
 
 # An upstream service's trace context (W3C traceparent): the request must join its trace.
 UPSTREAM_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -21,42 +21,28 @@ import jwt
 import pytest
 
 from app.core.config import Settings
-from tests.conftest import FrozenClock, app_client, fetch_column, make_settings
+from tests.support.accounts import (
+    ME,
+    PASSWORD,
+    TOKEN,
+    USERS,
+    bearer,
+    log_in,
+    register,
+    unique_email,
+)
+from tests.support.clients import FrozenClock, app_client
+from tests.support.database import fetch_column
 from tests.support.problems import assert_problem
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.anyio
-
-PASSWORD = "correct horse battery staple"
-USERS = "/api/v1/users"
-TOKEN = "/api/v1/auth/token"
-ME = "/api/v1/users/me"
-
-
-def unique_email(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid4().hex}@example.com"
 
 
 def assert_unauthorized(response: httpx.Response) -> dict[str, Any]:
     body = assert_problem(response, 401)
     assert response.headers["WWW-Authenticate"] == "Bearer"
     return body
-
-
-async def register(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> Any:
-    response = await client.post(USERS, json={"email": email, "password": password})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
-    response = await client.post(TOKEN, data={"username": email, "password": password})
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def forged_token(
@@ -68,7 +54,6 @@ def forged_token(
     issuer: str | None = None,
 ) -> str:
     """A token with every required claim, signed and scoped as the caller chooses."""
-    assert settings.jwt_secret_key is not None
     now = datetime.now(UTC)
     claims = {
         "sub": subject,
@@ -297,7 +282,6 @@ async def test_correctly_signed_token_naming_no_account_is_401(
 async def test_correctly_signed_token_with_absurd_expiry_is_401(
     client: httpx.AsyncClient, settings: Settings, expires_at: float
 ) -> None:
-    assert settings.jwt_secret_key is not None
     user = await register(client, unique_email())
     claims = {
         "sub": str(user["id"]),

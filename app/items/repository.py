@@ -29,24 +29,24 @@ _ADD = insert(Item).returning(*_items.c)
 _DELETE_OWNED = delete(Item).where(*_owned).returning(_items.c.id)
 
 
-async def get_owned(db: Database, owner_id: int, item_id: int) -> Row[Any] | None:
+async def get_owned(db: Database, *, owner_id: int, item_id: int) -> Row[Any] | None:
     return await db.fetch_one(_GET_OWNED, {"owner": owner_id, "item": item_id})
 
 
-async def list_owned(db: Database, owner_id: int, *, before_id: int, limit: int) -> list[Row[Any]]:
+async def list_owned(db: Database, *, owner_id: int, before_id: int, limit: int) -> list[Row[Any]]:
     rows = await db.fetch_all(_PAGE_OWNED, {"owner": owner_id, "before": before_id, "limit": limit})
     return list(rows)
 
 
 async def add(
-    connection: AsyncConnection, owner_id: int, title: str, description: str | None
+    connection: AsyncConnection, *, owner_id: int, title: str, description: str | None
 ) -> Row[Any]:
     values = {"owner_id": owner_id, "title": title, "description": description}
     return (await connection.execute(_ADD, values)).one()
 
 
 async def update_owned(
-    connection: AsyncConnection, owner_id: int, item_id: int, changes: dict[str, Any]
+    connection: AsyncConnection, *, owner_id: int, item_id: int, changes: dict[str, Any]
 ) -> Row[Any] | None:
     """Apply ``changes`` (``updated_at`` follows) and return the new row; None if not found."""
     statement = update(Item).where(*_owned).values(changes).returning(*_items.c)
@@ -54,6 +54,6 @@ async def update_owned(
     return result.one_or_none()
 
 
-async def delete_owned(connection: AsyncConnection, owner_id: int, item_id: int) -> bool:
+async def delete_owned(connection: AsyncConnection, *, owner_id: int, item_id: int) -> bool:
     result = await connection.execute(_DELETE_OWNED, {"owner": owner_id, "item": item_id})
     return result.one_or_none() is not None

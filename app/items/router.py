@@ -18,7 +18,9 @@ ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 @router.post("", status_code=201, summary="Create an item")
 async def create_item(body: ItemCreate, caller: CurrentPrincipal, db: DatabaseDep) -> ItemRead:
-    item = await service.create(db, caller.account_id, body.title, body.description)
+    item = await service.create(
+        db, owner_id=caller.account_id, title=body.title, description=body.description
+    )
     return ItemRead.model_validate(item)
 
 
@@ -32,7 +34,9 @@ async def list_items(
         str | None, Query(max_length=512, description="next_cursor of the previous page")
     ] = None,
 ) -> Page[ItemRead]:
-    items, next_cursor = await service.list_page(db, codec, caller.account_id, cursor, limit)
+    items, next_cursor = await service.list_page(
+        db, codec, owner_id=caller.account_id, cursor=cursor, limit=limit
+    )
     return Page[ItemRead](
         items=[ItemRead.model_validate(item) for item in items], next_cursor=next_cursor
     )
@@ -40,7 +44,9 @@ async def list_items(
 
 @router.get("/{item_id}", summary="Read one of your items")
 async def read_item(item_id: ItemId, caller: CurrentPrincipal, db: DatabaseDep) -> ItemRead:
-    return ItemRead.model_validate(await service.get(db, caller.account_id, item_id))
+    return ItemRead.model_validate(
+        await service.get(db, owner_id=caller.account_id, item_id=item_id)
+    )
 
 
 @router.patch("/{item_id}", summary="Change the fields you send")
@@ -48,10 +54,12 @@ async def update_item(
     item_id: ItemId, body: ItemUpdate, caller: CurrentPrincipal, db: DatabaseDep
 ) -> ItemRead:
     changes = body.model_dump(exclude_unset=True)
-    return ItemRead.model_validate(await service.update(db, caller.account_id, item_id, changes))
+    return ItemRead.model_validate(
+        await service.update(db, owner_id=caller.account_id, item_id=item_id, changes=changes)
+    )
 
 
 @router.delete("/{item_id}", status_code=204, summary="Delete one of your items")
 async def delete_item(item_id: ItemId, caller: CurrentPrincipal, db: DatabaseDep) -> Response:
-    await service.delete(db, caller.account_id, item_id)
+    await service.delete(db, owner_id=caller.account_id, item_id=item_id)
     return Response(status_code=204)

@@ -15,10 +15,12 @@ from app.items import repository
 _FOREIGN_KEY_VIOLATION = "23503"  # SQLSTATE
 
 
-async def create(db: Database, owner_id: int, title: str, description: str | None) -> Row[Any]:
+async def create(db: Database, *, owner_id: int, title: str, description: str | None) -> Row[Any]:
     try:
         async with db.transaction() as connection:
-            return await repository.add(connection, owner_id, title, description)
+            return await repository.add(
+                connection, owner_id=owner_id, title=title, description=description
+            )
     except IntegrityError as exc:
         # The owner's foreign key: the token is valid but its account no longer exists.
         if getattr(exc.orig, "sqlstate", None) == _FOREIGN_KEY_VIOLATION:
@@ -26,38 +28,40 @@ async def create(db: Database, owner_id: int, title: str, description: str | Non
         raise
 
 
-async def get(db: Database, owner_id: int, item_id: int) -> Row[Any]:
-    item = await repository.get_owned(db, owner_id, item_id)
+async def get(db: Database, *, owner_id: int, item_id: int) -> Row[Any]:
+    item = await repository.get_owned(db, owner_id=owner_id, item_id=item_id)
     if item is None:
         raise NotFoundError
     return item
 
 
 async def list_page(
-    db: Database, codec: CursorCodec, owner_id: int, cursor: str | None, limit: int
+    db: Database, codec: CursorCodec, *, owner_id: int, cursor: str | None, limit: int
 ) -> tuple[list[Row[Any]], str | None]:
     """One page and the cursor of the next (None on the last page)."""
     before_id = _position(codec, cursor) if cursor else MAX_ID
     # One row more than asked tells whether another page exists, without a COUNT.
-    rows = await repository.list_owned(db, owner_id, before_id=before_id, limit=limit + 1)
+    rows = await repository.list_owned(db, owner_id=owner_id, before_id=before_id, limit=limit + 1)
     items = rows[:limit]
     next_cursor = codec.encode({"before_id": items[-1].id}) if len(rows) > limit else None
     return items, next_cursor
 
 
-async def update(db: Database, owner_id: int, item_id: int, changes: dict[str, Any]) -> Row[Any]:
+async def update(db: Database, *, owner_id: int, item_id: int, changes: dict[str, Any]) -> Row[Any]:
     if not changes:
-        return await get(db, owner_id, item_id)
+        return await get(db, owner_id=owner_id, item_id=item_id)
     async with db.transaction() as connection:
-        item = await repository.update_owned(connection, owner_id, item_id, changes)
+        item = await repository.update_owned(
+            connection, owner_id=owner_id, item_id=item_id, changes=changes
+        )
     if item is None:
         raise NotFoundError
     return item
 
 
-async def delete(db: Database, owner_id: int, item_id: int) -> None:
+async def delete(db: Database, *, owner_id: int, item_id: int) -> None:
     async with db.transaction() as connection:
-        deleted = await repository.delete_owned(connection, owner_id, item_id)
+        deleted = await repository.delete_owned(connection, owner_id=owner_id, item_id=item_id)
     if not deleted:
         raise NotFoundError
 

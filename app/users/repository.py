@@ -26,11 +26,13 @@ async def get_by_email(db: Database, email: str) -> Row[Any] | None:
     return await db.fetch_one(_BY_EMAIL, {"email": email})
 
 
-async def add(connection: AsyncConnection, email: str, password_hash: str) -> Row[Any]:
+async def add(connection: AsyncConnection, *, email: str, password_hash: str) -> Row[Any]:
     """Insert and return the row; a taken email fails here with IntegrityError."""
     result = await connection.execute(_ADD, {"email": email, "password_hash": password_hash})
     return result.one()
 
 
-async def set_password_hash(connection: AsyncConnection, user_id: int, password_hash: str) -> None:
+async def set_password_hash(
+    connection: AsyncConnection, *, user_id: int, password_hash: str
+) -> None:
     await connection.execute(_SET_PASSWORD_HASH, {"user_id": user_id, "hash": password_hash})

@@ -15,16 +15,14 @@ from app.users import repository
 _TAKEN = "An account with this email already exists."
 
 
-async def register(
-    db: Database, hasher: PasswordHasher, *, email: str, password: str
-) -> Row[Any]:
+async def register(db: Database, hasher: PasswordHasher, *, email: str, password: str) -> Row[Any]:
     # Checked first so a taken email costs no password hash.
     if await repository.get_by_email(db, email) is not None:
         raise ConflictError(_TAKEN)
     password_hash = await hasher.hash(password)
     try:
         async with db.transaction() as connection:
-            return await repository.add(connection, email, password_hash)
+            return await repository.add(connection, email=email, password_hash=password_hash)
     except IntegrityError:  # registered concurrently, between the check and the insert
         raise ConflictError(_TAKEN) from None
 
@@ -39,7 +37,7 @@ async def log_in(
         raise AuthenticationError("wrong email or password")
     if new_hash is not None:  # hashing parameters changed since this hash was made
         async with db.transaction() as connection:
-            await repository.set_password_hash(connection, user.id, new_hash)
+            await repository.set_password_hash(connection, user_id=user.id, password_hash=new_hash)
     return tokens.issue(str(user.id))
 
 

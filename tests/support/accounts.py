@@ -1,19 +1,44 @@
-"""A new account and the headers that authenticate as it, for tests that need a caller."""
+"""Accounts for tests that need a caller: one way to register, log in and authenticate.
 
+Async only: sync tests that drive a live server call ``asyncio.run`` on these.
+"""
+
+from typing import Any
 from uuid import uuid4
 
 import httpx
 
 PASSWORD = "correct horse battery staple"
+USERS = "/api/v1/users"
+TOKEN = "/api/v1/auth/token"
+ME = "/api/v1/users/me"
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid4().hex}@example.com"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def register(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> Any:
+    """The new account's public fields; fails the test unless it was created."""
+    response = await client.post(USERS, json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
+    """An access token for the account; fails the test unless one was issued."""
+    response = await client.post(TOKEN, data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
 
 
 async def auth_headers(client: httpx.AsyncClient) -> dict[str, str]:
-    """Register a new user and return the headers that authenticate as them."""
-    email = f"{uuid4().hex}@example.com"
-    registered = await client.post("/api/v1/users", json={"email": email, "password": PASSWORD})
-    assert registered.status_code == 201, registered.text
-    response = await client.post(
-        "/api/v1/auth/token", data={"username": email, "password": PASSWORD}
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    """Headers that authenticate as a new account of their own."""
+    email = unique_email()
+    await register(client, email)
+    return bearer(await log_in(client, email))
