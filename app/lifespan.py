@@ -50,7 +50,7 @@ def build_lifespan(
             metrics.build_info.labels(settings.app_version, settings.git_sha).set(1)
         database = Database(engine)
         probe = ReadinessProbe(
-            database,
+            {"database": database.ping},
             timeout=settings.ready_timeout,
             cache_seconds=settings.ready_cache_seconds,
             on_result=metrics.record_readiness if metrics else lambda _: None,

@@ -2,6 +2,7 @@
 
 import asyncio
 import signal
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.database import Database
 from app.db.engine import create_engine
 from app.ops.draining import drain_on_sigterm
-from app.ops.readiness import ReadinessProbe
+from app.ops.readiness import ReadinessProbe, ReadinessReport
 from tests.support.clients import app_client
 from tests.support.database import database_behind_proxy
 from tests.support.settings import make_settings
@@ -67,7 +68,7 @@ def count_checkouts(engine: AsyncEngine) -> list[int]:
 
 
 async def test_concurrent_probes_share_one_database_check(engine: AsyncEngine) -> None:
-    probe = ReadinessProbe(Database(engine), timeout=1.0, cache_seconds=0.5)
+    probe = ReadinessProbe({"database": Database(engine).ping}, timeout=1.0, cache_seconds=0.5)
     checkouts = count_checkouts(engine)
 
     reports = await asyncio.gather(*(probe.check() for _ in range(50)))
@@ -76,8 +77,26 @@ async def test_concurrent_probes_share_one_database_check(engine: AsyncEngine) -
     assert checkouts[0] == 1
 
 
+async def test_every_check_must_pass_and_the_report_names_each(engine: AsyncEngine) -> None:
+    async def cache_that_is_down() -> None:
+        with socket.socket() as unused:  # a port nothing listens on
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+        await asyncio.open_connection("127.0.0.1", port)
+
+    database = Database(engine).ping
+    probe = ReadinessProbe(
+        {"database": database, "cache": cache_that_is_down}, timeout=1.0, cache_seconds=0
+    )
+    report = await probe.check()
+    assert report == ReadinessReport(ready=False, checks={"database": "ok", "cache": "unavailable"})
+
+    healthy = ReadinessProbe({"database": database}, timeout=1.0, cache_seconds=0)
+    assert await healthy.check() == ReadinessReport(ready=True, checks={"database": "ok"})
+
+
 async def test_result_is_reused_within_the_cache_window_then_refreshed(engine: AsyncEngine) -> None:
-    probe = ReadinessProbe(Database(engine), timeout=1.0, cache_seconds=0.3)
+    probe = ReadinessProbe({"database": Database(engine).ping}, timeout=1.0, cache_seconds=0.3)
     checkouts = count_checkouts(engine)
 
     await probe.check()
@@ -91,7 +110,7 @@ async def test_result_is_reused_within_the_cache_window_then_refreshed(engine: A
 async def test_unreachable_database_is_not_ready_within_the_deadline(database_url: str) -> None:
     with database_behind_proxy(database_url) as (proxy, url):
         engine = create_engine(make_settings(url))
-        probe = ReadinessProbe(Database(engine), timeout=0.5, cache_seconds=0)
+        probe = ReadinessProbe({"database": Database(engine).ping}, timeout=0.5, cache_seconds=0)
         try:
             assert (await probe.check()).ready
             proxy.cut()
@@ -153,7 +172,9 @@ async def test_sigterm_in_the_middle_of_a_locked_write_does_not_hang_the_worker(
         acquired.append(held.acquire(timeout=1))  # times out, rather than hangs, if it must wait
         held.release()
 
-    probe = ReadinessProbe(Database(engine), timeout=1.0, cache_seconds=0, on_result=record_verdict)
+    probe = ReadinessProbe(
+        {"database": Database(engine).ping}, timeout=1.0, cache_seconds=0, on_result=record_verdict
+    )
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
     restore = drain_on_sigterm(probe, drain_seconds=0)
     try:

@@ -114,6 +114,20 @@ def _local(data: Any) -> bool:
     return isinstance(data, dict) and data.get("environment", "development") in LOCAL_ENVIRONMENTS
 
 
+def _local_default(data: Any, name: str, default: str) -> Any:
+    """Raw input with ``default`` for ``name`` when it is unset in development or test."""
+    if _local(data) and _unset(data.get(name)):
+        return {**data, name: default}
+    return data
+
+
+def _required(value: object) -> object:
+    """Refuses an unset secret that has no default outside development and test."""
+    if _unset(value):
+        raise PydanticCustomError("missing", "required outside development and test")
+    return value
+
+
 # Each group below is the settings of one concern, with the validators of its fields; the
 # groups compose ``Settings`` and every field keeps its own environment variable.
 
@@ -144,15 +158,12 @@ class DatabaseSettings(BaseSettings):
     @classmethod
     def _development_database(cls, data: Any) -> Any:
         """A local default in development and test; required everywhere else."""
-        if _local(data) and _unset(data.get("database_url")):
-            return {**data, "database_url": DEVELOPMENT_DATABASE_URL}
-        return data
+        return _local_default(data, "database_url", DEVELOPMENT_DATABASE_URL)
 
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: object) -> object:
-        if _unset(value):
-            raise PydanticCustomError("missing", "required outside development and test")
+        value = _required(value)
         url = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
         return SecretStr(normalise_database_url(url))
 
@@ -180,16 +191,12 @@ class AuthSettings(BaseSettings):
     @classmethod
     def _development_key(cls, data: Any) -> Any:
         """A published default in development and test; required everywhere else."""
-        if _local(data) and _unset(data.get("jwt_secret_key")):
-            return {**data, "jwt_secret_key": DEVELOPMENT_JWT_SECRET_KEY}
-        return data
+        return _local_default(data, "jwt_secret_key", DEVELOPMENT_JWT_SECRET_KEY)
 
     @field_validator("jwt_secret_key", mode="before")
     @classmethod
     def _present_key(cls, value: object) -> object:
-        if _unset(value):
-            raise PydanticCustomError("missing", "required outside development and test")
-        return value
+        return _required(value)
 
     @field_validator("jwt_secret_key")
     @classmethod

@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import Engine, Row
+from sqlalchemy import Engine, Row, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
@@ -42,6 +42,7 @@ from sqlalchemy.util import greenlet_spawn
 from app.core.resources import Resource
 
 Parameters = Mapping[str, Any]
+_SELECT_ONE = text("SELECT 1")
 
 
 class Database:
@@ -72,6 +73,10 @@ class Database:
     def _read(self, statement: Executable, parameters: Parameters | None) -> Sequence[Row[Any]]:
         with self._reads.connect() as connection:
             return connection.execute(statement, parameters).all()
+
+    async def ping(self) -> None:
+        """One ``SELECT 1``: the readiness check. Raises if the database does not answer."""
+        await self.fetch_one(_SELECT_ONE)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

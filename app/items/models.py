@@ -1,3 +1,5 @@
+"""The ``items`` table. Lengths are stated here once; the schemas check the same ones."""
+
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 

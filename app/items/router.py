@@ -1,3 +1,5 @@
+"""The items endpoints: HTTP in and out only, scoped to the caller the token names."""
+
 from typing import Annotated
 
 from fastapi import Path, Query, Response

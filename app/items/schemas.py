@@ -1,3 +1,5 @@
+"""What the items API reads and writes: bodies are checked here, before any use case runs."""
+
 from datetime import datetime
 from typing import Self
 

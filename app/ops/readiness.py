@@ -10,19 +10,17 @@ the background, still as the one shared check.
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import text
 
 from app.core.resources import Resource
-from app.db.database import Database
 
 logger = structlog.get_logger(__name__)
 
-DATABASE_CHECK = "database"
-_SELECT_ONE = text("SELECT 1")
+# A dependency this process cannot serve without: returns if it answers, raises if not.
+ReadinessCheck = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +32,17 @@ class ReadinessReport:
 class ReadinessProbe:
     def __init__(
         self,
-        database: Database,
+        checks: Mapping[str, ReadinessCheck],
         *,
         timeout: float,
         cache_seconds: float,
         on_result: Callable[[bool], None] = lambda _: None,
     ) -> None:
-        """``on_result`` hears every verdict (each check, and draining): the metrics gauge."""
-        self._database = database
+        """``checks`` by the name the report gives them; all run at once, each bounded.
+
+        ``on_result`` hears every verdict (each check, and draining): the metrics gauge.
+        """
+        self._checks = dict(checks)
         self._on_result = on_result
         self._timeout = timeout
         self._cache_seconds = cache_seconds
@@ -75,33 +76,30 @@ class ReadinessProbe:
             async with asyncio.timeout(self._timeout):
                 return await asyncio.shield(self._running)
         except TimeoutError:
-            return ReadinessReport(ready=False, checks={DATABASE_CHECK: "timeout"})
+            return ReadinessReport(ready=False, checks=dict.fromkeys(self._checks, "timeout"))
 
     async def _run_checks(self) -> ReadinessReport:
         try:
-            database = await self._check_database()
-            report = ReadinessReport(ready=database == "ok", checks={DATABASE_CHECK: database})
+            names = list(self._checks)
+            verdicts = await asyncio.gather(*(self._run(name) for name in names))
+            checks = dict(zip(names, verdicts, strict=True))
+            report = ReadinessReport(ready=all(v == "ok" for v in verdicts), checks=checks)
             self._last, self._last_at = report, time.monotonic()
             self._on_result(report.ready)
             return report
         finally:
             self._running = None
 
-    async def _check_database(self) -> str:
+    async def _run(self, name: str) -> str:
         try:
             async with asyncio.timeout(self._timeout):
-                await self._database.fetch_one(_SELECT_ONE)
+                await self._checks[name]()
         except TimeoutError:
-            logger.warning(
-                "readiness check timed out", check=DATABASE_CHECK, timeout_s=self._timeout
-            )
+            logger.warning("readiness check timed out", check=name, timeout_s=self._timeout)
             return "timeout"
         except Exception as exc:
             logger.warning(
-                "readiness check failed",
-                check=DATABASE_CHECK,
-                error=type(exc).__name__,
-                detail=str(exc),
+                "readiness check failed", check=name, error=type(exc).__name__, detail=str(exc)
             )
             return "unavailable"
         return "ok"

@@ -1,3 +1,5 @@
+"""The ``users`` table: the account an access token names."""
+
 from sqlalchemy import Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 

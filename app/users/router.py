@@ -1,3 +1,5 @@
+"""The account endpoints: register, log in (the token endpoint), read one's own account."""
+
 from typing import Annotated
 
 from fastapi import APIRouter, Form

@@ -1,3 +1,5 @@
+"""What the account API reads and writes; a password hash never appears in any of them."""
+
 from datetime import datetime
 from typing import Literal
 
