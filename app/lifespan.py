@@ -48,7 +48,7 @@ def build_lifespan(
         if metrics is not None:
             metrics.watch_pool(engine, settings.db_pool_size)
             metrics.build_info.labels(settings.app_version, settings.git_sha).set(1)
-        database = Database(engine)
+        database = Database(engine, transaction_pooler=settings.db_pgbouncer)
         probe = ReadinessProbe(
             {"database": database.ping},
             timeout=settings.ready_timeout,

@@ -19,6 +19,7 @@ from app.db.errors import register_database_error_handlers
 from app.items.router import router as items_router
 from app.lifespan import build_lifespan
 from app.middleware.body_limit import BodySizeLimitMiddleware
+from app.middleware.deadline import RequestDeadlineMiddleware
 from app.middleware.telemetry import RequestTelemetryMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.ops.metrics import METRICS_PATH, metrics_endpoint
@@ -56,10 +57,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     add_routes(app, (users_router, log_in_router, items_router))
 
     # Added innermost first: a request passes the probes (which answer /health and
-    # /ready at once), telemetry (request ID, access line, metrics), CORS, the
-    # unhandled-error guard (inside CORS, so browsers can read a 500), body limit.
+    # /ready at once), telemetry (request ID, access line, metrics), CORS, the request
+    # deadline and the unhandled-error guard (inside CORS, so browsers can read their
+    # 504 and 500), body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(RequestDeadlineMiddleware, timeout_seconds=settings.request_timeout_seconds)
     if settings.cors_allow_origins:  # with no origin allowed, it would only refuse
         app.add_middleware(
             CORSMiddleware,

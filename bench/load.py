@@ -1,11 +1,11 @@
 """Load generation with ``wrk`` on loopback: one bounded run, parsed into figures."""
 
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+
+from tests.support.packages import ensure_debian_package
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -29,16 +29,7 @@ class Figures:
 
 
 def ensure_wrk() -> None:
-    """Install Debian's wrk if it is missing and this is a Debian machine run as root."""
-    if shutil.which("wrk"):
-        return
-    if shutil.which("apt-get") and os.geteuid() == 0:
-        install = ["apt-get", "install", "-y", "-qq", "wrk"]
-        if subprocess.run(install, capture_output=True, check=False).returncode != 0:
-            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, check=True)
-            subprocess.run(install, capture_output=True, check=True)
-    if not shutil.which("wrk"):
-        raise SystemExit("wrk is needed: apt-get install wrk (Debian/Ubuntu), brew install wrk")
+    ensure_debian_package("wrk", "wrk")
 
 
 def _lua(request: Request) -> str:

@@ -34,9 +34,14 @@ def _run_migrations(connection: Connection) -> None:
 async def _run_online() -> None:
     settings = get_settings_or_exit()
     configure_logging(settings)
+    if settings.db_pgbouncer and settings.migrations_database_url is None:
+        # The advisory lock is held by a session, which a transaction pooler does not keep.
+        raise SystemExit(
+            "DB_PGBOUNCER is set: set MIGRATIONS_DATABASE_URL to PostgreSQL itself, not PgBouncer."
+        )
     # No statement timeout here: a migration may legitimately rewrite a large table.
     engine = create_async_engine(
-        settings.sqlalchemy_url, connect_args={"timeout": settings.db_connect_timeout}
+        settings.migrations_sqlalchemy_url, connect_args={"timeout": settings.db_connect_timeout}
     )
     try:
         async with engine.connect() as connection:

@@ -7,9 +7,11 @@ request that is slow, one that reads a body, one that fails, and one whose commi
 import asyncio
 import gc
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -21,6 +23,7 @@ from app.main import create_app
 
 # Internal detail that belongs in the server's log and never in a response.
 INTERNAL_FAILURE_MESSAGE = "lock timeout on table internal_ledger_7f3a"
+_INSERT_PROBE = text("INSERT INTO commit_probe (value) VALUES (:v)")
 
 
 class Written(BaseModel):
@@ -72,14 +75,31 @@ def create_test_app(settings: Settings | None = None, *, clock: Clock = utc_now)
         await db.fetch_one(text("SELECT pg_sleep(:s)"), {"s": seconds})
         return {"held": seconds}
 
+    @app.get("/test/stream")
+    async def stream(chunks: int = 3, interval: float = 0.1) -> StreamingResponse:
+        """A body sent in ``chunks`` pieces, ``interval`` seconds apart."""
+
+        async def pieces() -> AsyncIterator[bytes]:
+            for number in range(chunks):
+                await asyncio.sleep(interval)
+                yield f"chunk {number}\n".encode()
+
+        return StreamingResponse(pieces(), media_type="text/plain")
+
+    @app.post("/test/slow-write", status_code=201)
+    async def slow_write(db: DatabaseDep, value: int, seconds: float = 1.0) -> Written:
+        """Insert a row, then hold the transaction open in the database before committing."""
+        async with db.transaction() as connection:
+            await connection.execute(_INSERT_PROBE, {"v": value})
+            await connection.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
+        return Written(written=[value])
+
     @app.post("/test/write", status_code=201)
     async def write(values: list[int], db: DatabaseDep) -> Written:
         """Insert into ``commit_probe``, whose unique constraint is only checked at commit."""
         async with db.transaction() as connection:
             for value in values:
-                await connection.execute(
-                    text("INSERT INTO commit_probe (value) VALUES (:v)"), {"v": value}
-                )
+                await connection.execute(_INSERT_PROBE, {"v": value})
         return Written(written=values)
 
     return app

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from app.core.config import Settings
 from app.db.admin import create_database_if_missing, drop_database, maintenance_engine
 from tests.support.clients import app_client
-from tests.support.database import SERVER_URL, alembic, database_url_for
+from tests.support.database import SERVER_URL, alembic, database_url_for, execute
 from tests.support.settings import make_settings
 
 
@@ -84,6 +84,22 @@ def database_url(fresh_database: Callable[[], str]) -> str:
     url = fresh_database()
     result = alembic(url, "upgrade", "head")
     assert result.returncode == 0, result.stdout + result.stderr
+    return url
+
+
+@pytest.fixture(scope="session")
+def probe_database(fresh_database: Callable[[], str]) -> str:
+    """A migrated database with ``commit_probe``: a unique constraint checked at commit."""
+    url = fresh_database()
+    assert alembic(url, "upgrade", "head").returncode == 0
+
+    asyncio.run(
+        execute(
+            url,
+            "CREATE TABLE commit_probe (value integer, CONSTRAINT uq_commit_probe_value"
+            " UNIQUE (value) DEFERRABLE INITIALLY DEFERRED)",
+        )
+    )
     return url
 
 

@@ -315,6 +315,19 @@ def test_cors_origins_accept_comma_and_json_lists(
     assert settings.cors_allow_origins == ["https://a.example", "https://b.example"]
 
 
+def test_migrations_use_the_database_url_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    same = load(monkeypatch, **PRODUCTION)
+    direct = load(
+        monkeypatch, **PRODUCTION, MIGRATIONS_DATABASE_URL="postgres://app:pw@db-direct:5432/app"
+    )
+
+    assert same.migrations_sqlalchemy_url == same.sqlalchemy_url
+    assert direct.migrations_sqlalchemy_url == "postgresql+asyncpg://app:pw@db-direct:5432/app"
+    assert "pw" not in repr(direct)
+
+
 def test_lowercase_log_level_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load(monkeypatch, **PRODUCTION, LOG_LEVEL="debug")
 
@@ -331,6 +344,8 @@ def test_lowercase_log_level_is_accepted(monkeypatch: pytest.MonkeyPatch) -> Non
         ("BIND", "127.0.0.1:99999"),
         ("FORWARDED_ALLOW_IPS", "10.0.0.0/8,not-an-ip"),
         ("SHUTDOWN_DRAIN_SECONDS", "30"),
+        ("REQUEST_TIMEOUT_SECONDS", "60"),
+        ("MIGRATIONS_DATABASE_URL", "postgresql://app@db.internal:notaport/app"),
     ],
 )
 def test_server_and_integration_values_are_checked_before_start(

@@ -5,8 +5,7 @@ DEFERRED), so a conflicting write succeeds inside the handler and fails at commi
 the client must see that failure, never a 201 for rows that were not stored.
 """
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -15,25 +14,10 @@ from sqlalchemy import column, insert, table
 from app.db.database import Database
 from app.db.engine import create_engine
 from tests.support.clients import app_client
-from tests.support.database import alembic, execute, fetch_column
+from tests.support.database import fetch_column
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def probe_database(fresh_database: Callable[[], str]) -> str:
-    url = fresh_database()
-    assert alembic(url, "upgrade", "head").returncode == 0
-
-    asyncio.run(
-        execute(
-            url,
-            "CREATE TABLE commit_probe (value integer, CONSTRAINT uq_commit_probe_value"
-            " UNIQUE (value) DEFERRABLE INITIALLY DEFERRED)",
-        )
-    )
-    return url
 
 
 @pytest.fixture

@@ -121,6 +121,11 @@ def _local_default(data: Any, name: str, default: str) -> Any:
     return data
 
 
+def _normalised_url(value: object) -> SecretStr:
+    url = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    return SecretStr(normalise_database_url(url))
+
+
 def _required(value: object) -> object:
     """Refuses an unset secret that has no default outside development and test."""
     if _unset(value):
@@ -153,6 +158,10 @@ class DatabaseSettings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_connect_timeout: float = Field(default=5.0, gt=0, le=120)
     db_max_connections: int = Field(default=100, ge=1)
+    # DATABASE_URL names a PgBouncer in transaction pooling mode.
+    db_pgbouncer: bool = False
+    # Migrations hold a session-level advisory lock: straight to PostgreSQL, never a pooler.
+    migrations_database_url: SecretStr | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -163,13 +172,21 @@ class DatabaseSettings(BaseSettings):
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: object) -> object:
-        value = _required(value)
-        url = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        return SecretStr(normalise_database_url(url))
+        return _normalised_url(_required(value))
+
+    @field_validator("migrations_database_url", mode="before")
+    @classmethod
+    def _migrations_database_url(cls, value: object) -> object:
+        return None if _unset(value) else _normalised_url(value)
 
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url.get_secret_value()
+
+    @property
+    def migrations_sqlalchemy_url(self) -> str:
+        """``MIGRATIONS_DATABASE_URL``, or ``DATABASE_URL`` where it is not set."""
+        return (self.migrations_database_url or self.database_url).get_secret_value()
 
 
 class AuthSettings(BaseSettings):
@@ -324,6 +341,7 @@ class ServerSettings(BaseSettings):
     max_workers: int | None = Field(default=None, ge=1)
     gunicorn_timeout: int = Field(default=60, ge=1)
     gunicorn_graceful_timeout: int = Field(default=30, ge=1)
+    request_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     gunicorn_keepalive: int = Field(default=5, ge=1)
     shutdown_drain_seconds: float = Field(default=5.0, ge=0, le=300)
     forwarded_allow_ips: str = "127.0.0.1,::1"
@@ -342,6 +360,15 @@ class ServerSettings(BaseSettings):
     @classmethod
     def _forwarded_allow_ips(cls, value: str) -> str:
         return _check_forwarded_allow_ips(value)
+
+    @field_validator("request_timeout_seconds")
+    @classmethod
+    def _request_within_worker_timeout(cls, value: float, info: ValidationInfo) -> float:
+        """A request must end (504) before gunicorn would take its worker for hung."""
+        worker_timeout = info.data.get("gunicorn_timeout")
+        if worker_timeout is not None and value >= worker_timeout:
+            raise ValueError("must be shorter than GUNICORN_TIMEOUT")
+        return value
 
     @field_validator("shutdown_drain_seconds")
     @classmethod

@@ -27,8 +27,10 @@ cancelled read invalidates its connection, as SQLAlchemy does for any interrupte
 statement, so a half-read connection never goes back to the pool.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -42,14 +44,29 @@ from sqlalchemy.util import greenlet_spawn
 from app.core.resources import Resource
 
 Parameters = Mapping[str, Any]
+
+# Set when a request's task is cancelled (its deadline passed) inside a database call:
+# the request deadline then answers 503, as for any database that cannot keep up. Each
+# request runs in a task of its own, with its own copy of this variable.
+interrupted_in_database: ContextVar[bool] = ContextVar("interrupted_in_database", default=False)
 _SELECT_ONE = text("SELECT 1")
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, transaction_pooler: bool = False) -> None:
+        """``transaction_pooler``: behind PgBouncer in transaction mode (``DB_PGBOUNCER``).
+
+        A read's statement is prepared and executed in two exchanges; only a transaction
+        keeps both on one server connection there, so reads run in one (see
+        ``app.db.engine``). Elsewhere they run in autocommit, in one round trip.
+        """
         self._engine = engine
         # Shares the engine's pool; only how its connections are used differs.
-        self._reads: Engine = engine.sync_engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reads: Engine = (
+            engine.sync_engine
+            if transaction_pooler
+            else engine.sync_engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     async def fetch_one(
         self, statement: Executable, parameters: Parameters | None = None
@@ -64,11 +81,15 @@ class Database:
         if isinstance(statement, UpdateBase):
             raise TypeError("writes go through transaction(): a read may be run twice")
         try:
+            try:
+                return await greenlet_spawn(self._read, statement, parameters)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
             return await greenlet_spawn(self._read, statement, parameters)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-        return await greenlet_spawn(self._read, statement, parameters)
+        except asyncio.CancelledError:
+            interrupted_in_database.set(True)
+            raise
 
     def _read(self, statement: Executable, parameters: Parameters | None) -> Sequence[Row[Any]]:
         with self._reads.connect() as connection:
@@ -81,8 +102,12 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction: committed if the block ends, rolled back if it raises."""
-        async with self._engine.begin() as connection:
-            yield connection
+        try:
+            async with self._engine.begin() as connection:
+                yield connection
+        except asyncio.CancelledError:
+            interrupted_in_database.set(True)
+            raise
 
 
 DATABASE = Resource[Database]("database")

@@ -1,0 +1,132 @@
+"""Through a real PgBouncer in transaction pooling mode, with ``DB_PGBOUNCER=true``.
+
+Many clients share four server connections, so any session state or named prepared
+statement would surface as errors; the suite's database is migrated straight to
+PostgreSQL, as the migration job does.
+"""
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.db.database import Database
+from app.db.engine import create_engine
+from tests.support.accounts import auth_headers
+from tests.support.clients import app_client
+from tests.support.database import alembic_command, fetch_column
+from tests.support.gunicorn import GunicornServer, production_env
+from tests.support.pgbouncer import PgBouncer
+from tests.support.settings import FAST_PASSWORD_HASHING_ENV, make_settings
+
+CLIENTS = 40
+
+
+@pytest.fixture(scope="module")
+def bouncer() -> Iterator[PgBouncer]:
+    with PgBouncer(server_pool_size=4) as bouncer:
+        yield bouncer
+
+
+@pytest.mark.anyio
+async def test_without_the_setting_pgbouncer_refuses_every_connection(
+    bouncer: PgBouncer, database_url: str
+) -> None:
+    settings = make_settings(bouncer.url_for(database_url))
+    async with app_client(settings) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 503
+    assert "unsupported startup parameter: statement_timeout" in bouncer.log
+
+
+async def _mixed_traffic(base_url: str, number: int) -> list[int]:
+    """One client's session: register, log in, create three items, read one, list them."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        headers = await auth_headers(client)
+        statuses = []
+        created = []
+        for n in range(3):
+            response = await client.post(
+                "/api/v1/items", json={"title": f"client {number} item {n}"}, headers=headers
+            )
+            statuses.append(response.status_code)
+            created.append(response.json().get("id"))
+        read = await client.get(f"/api/v1/items/{created[0]}", headers=headers)
+        page = await client.get("/api/v1/items", params={"limit": 2}, headers=headers)
+        statuses += [read.status_code, page.status_code]
+        assert page.json()["items"][0]["id"] == created[-1]
+        return statuses
+
+
+def test_concurrent_mixed_traffic_through_pgbouncer_has_no_error(
+    bouncer: PgBouncer, database_url: str
+) -> None:
+    env = production_env(
+        bouncer.url_for(database_url),
+        DB_PGBOUNCER="true",
+        WEB_CONCURRENCY="2",
+        **FAST_PASSWORD_HASHING_ENV,
+    )
+
+    async def run(base_url: str) -> list[list[int]]:
+        return await asyncio.gather(*(_mixed_traffic(base_url, n) for n in range(CLIENTS)))
+
+    with GunicornServer(env) as server:
+        assert httpx.get(f"{server.base_url}/ready").status_code == 200
+        started = time.monotonic()
+        sessions = asyncio.run(run(server.base_url))
+        elapsed = time.monotonic() - started
+        assert httpx.get(f"{server.base_url}/ready").status_code == 200
+
+    statuses = [status for session in sessions for status in session]
+    print(  # noqa: T201  (the figures this suite measures)
+        f"\npgbouncer, transaction mode, 4 server connections: {CLIENTS} clients, "
+        f"{CLIENTS * 7} requests (register, log in, 3 creates, read, list) in {elapsed:.1f} s, "
+        f"{sum(s >= 400 for s in statuses)} errors"
+    )
+    assert statuses == [201, 201, 201, 200, 200] * CLIENTS
+    assert "ERROR" not in bouncer.log.replace("ERROR unsupported startup parameter", "")
+
+
+@pytest.mark.anyio
+async def test_a_slow_statement_through_pgbouncer_is_cut_at_the_statement_timeout(
+    bouncer: PgBouncer, database_url: str
+) -> None:
+    settings = make_settings(
+        bouncer.url_for(database_url), db_pgbouncer=True, db_statement_timeout_ms=500
+    )
+    engine = create_engine(settings)
+    database = Database(engine, transaction_pooler=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await database.fetch_one(text("SELECT pg_sleep(5)"))
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(0.3)
+        sleeping = await fetch_column(
+            database_url,
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'",
+        )
+        assert await database.fetch_one(text("SELECT 1")) is not None  # the pool still works
+    finally:
+        await engine.dispose()
+    print(f"\npg_sleep(5) through pgbouncer, 500 ms timeout: cut after {elapsed:.2f} s")  # noqa: T201
+    assert 0.5 <= elapsed < 1.5
+    assert sleeping == [0]  # cancelled on the server too, not only abandoned
+
+
+def test_migrations_refuse_to_run_through_pgbouncer(bouncer: PgBouncer, database_url: str) -> None:
+    command = alembic_command(bouncer.url_for(database_url), "upgrade", "head")
+    command["env"] = {**command["env"], "DB_PGBOUNCER": "true"}
+    result = subprocess.run(**command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "set MIGRATIONS_DATABASE_URL" in result.stderr + result.stdout
+
+    command["env"]["MIGRATIONS_DATABASE_URL"] = database_url
+    result = subprocess.run(**command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
