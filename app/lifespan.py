@@ -22,6 +22,7 @@ from app.core.logging import ACCESS_LOG, configure_logging
 from app.core.pagination import CURSOR_CODEC, CursorCodec
 from app.db.database import DATABASE, Database
 from app.db.engine import create_engine
+from app.middleware.deadline import REQUEST_DEADLINES, RequestDeadlines
 from app.ops.draining import drain_on_sigterm
 from app.ops.metrics import METRICS, Metrics
 from app.ops.readiness import READINESS_PROBE, ReadinessProbe
@@ -57,6 +58,8 @@ def build_lifespan(
         )
         stop_draining_hook = drain_on_sigterm(probe, settings.shutdown_drain_seconds)
         http_client = create_http_client(settings)
+        deadlines = RequestDeadlines(settings.request_timeout_seconds)
+        deadlines.start()
         state: dict[str, Any] = {}
         ACCESS_LOG.put(state, access_log)
         DATABASE.put(state, database)
@@ -66,6 +69,7 @@ def build_lifespan(
         TOKEN_SERVICE.put(state, TokenService(settings, clock))
         CURSOR_CODEC.put(state, CursorCodec(settings.jwt_secret_key.get_secret_value().encode()))
         HTTP_CLIENT.put(state, http_client)
+        REQUEST_DEADLINES.put(state, deadlines)
         logger.info(
             "worker started", environment=settings.environment, version=settings.app_version
         )
@@ -73,6 +77,7 @@ def build_lifespan(
             yield state
         finally:
             stop_draining_hook()
+            await deadlines.stop()
             await http_client.aclose()
             await engine.dispose()
             flush_sentry()

@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     # 504 and 500), body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(RequestDeadlineMiddleware, timeout_seconds=settings.request_timeout_seconds)
+    app.add_middleware(RequestDeadlineMiddleware)
     if settings.cors_allow_origins:  # with no origin allowed, it would only refuse
         app.add_middleware(
             CORSMiddleware,

@@ -77,11 +77,12 @@ def create_test_app(settings: Settings | None = None, *, clock: Clock = utc_now)
 
     @app.get("/test/stream")
     async def stream(chunks: int = 3, interval: float = 0.1) -> StreamingResponse:
-        """A body sent in ``chunks`` pieces, ``interval`` seconds apart."""
+        """A body in ``chunks`` pieces: the first at once, the others ``interval`` s apart."""
 
         async def pieces() -> AsyncIterator[bytes]:
             for number in range(chunks):
-                await asyncio.sleep(interval)
+                if number:
+                    await asyncio.sleep(interval)
                 yield f"chunk {number}\n".encode()
 
         return StreamingResponse(pieces(), media_type="text/plain")

@@ -17,10 +17,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support.database import database_behind_proxy
-from tests.support.gunicorn import GunicornServer, production_env
+from tests.support.gunicorn import TEST_APP, GunicornServer, production_env
 from tests.support.journey import run_user_journey
 
-TEST_APP = "tests.apps:create_test_app()"
 JWT_SECRET = secrets.token_hex(32)
 
 

@@ -27,10 +27,8 @@ cancelled read invalidates its connection, as SQLAlchemy does for any interrupte
 statement, so a half-read connection never goes back to the pool.
 """
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -44,11 +42,6 @@ from sqlalchemy.util import greenlet_spawn
 from app.core.resources import Resource
 
 Parameters = Mapping[str, Any]
-
-# Set when a request's task is cancelled (its deadline passed) inside a database call:
-# the request deadline then answers 503, as for any database that cannot keep up. Each
-# request runs in a task of its own, with its own copy of this variable.
-interrupted_in_database: ContextVar[bool] = ContextVar("interrupted_in_database", default=False)
 _SELECT_ONE = text("SELECT 1")
 
 
@@ -81,15 +74,11 @@ class Database:
         if isinstance(statement, UpdateBase):
             raise TypeError("writes go through transaction(): a read may be run twice")
         try:
-            try:
-                return await greenlet_spawn(self._read, statement, parameters)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
             return await greenlet_spawn(self._read, statement, parameters)
-        except asyncio.CancelledError:
-            interrupted_in_database.set(True)
-            raise
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return await greenlet_spawn(self._read, statement, parameters)
 
     def _read(self, statement: Executable, parameters: Parameters | None) -> Sequence[Row[Any]]:
         with self._reads.connect() as connection:
@@ -102,12 +91,8 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction: committed if the block ends, rolled back if it raises."""
-        try:
-            async with self._engine.begin() as connection:
-                yield connection
-        except asyncio.CancelledError:
-            interrupted_in_database.set(True)
-            raise
+        async with self._engine.begin() as connection:
+            yield connection
 
 
 DATABASE = Resource[Database]("database")

@@ -23,6 +23,10 @@ from tests.support.paths import BIN, ROOT
 GUNICORN = BIN / "gunicorn"
 
 
+# The real app plus the routes only tests need (``tests/apps.py``), for ``app=``.
+TEST_APP = "tests.apps:create_test_app()"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

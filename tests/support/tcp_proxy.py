@@ -3,7 +3,9 @@
 ``cut()`` is a network partition: bytes on open connections are silently dropped
 (nothing is reset, so reads hang) and new connections are accepted but never
 answered, so connects hang rather than fail: the hardest outage for a client.
-``restore()`` forwards again. The proxy runs its own event loop in a thread so it
+``reset()`` is a database that went away: every open connection is reset and new
+ones are refused. ``delay(seconds)`` is a slow network: every chunk is held that long before it goes
+on. ``restore()`` forwards again, at once. The proxy runs its own event loop in a thread so it
 keeps working while the test's loop, or a separate server process, is busy.
 """
 
@@ -19,6 +21,8 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.port = 0
         self._forwarding = True
+        self._delay = 0.0
+        self._refusing = False
         self._loop = asyncio.new_event_loop()
         self._writers: set[asyncio.StreamWriter] = set()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -46,12 +50,24 @@ class TcpProxy:
     def cut(self) -> None:
         self._forwarding = False
 
-    def restore(self) -> None:
-        self._forwarding = True
+    def reset(self) -> None:
+        self._refusing = True
+        self._loop.call_soon_threadsafe(self._abort_all)
 
-    async def _shutdown(self) -> None:
+    def _abort_all(self) -> None:
         for writer in list(self._writers):
             writer.transport.abort()
+
+    def delay(self, seconds: float) -> None:
+        self._delay = seconds
+
+    def restore(self) -> None:
+        self._forwarding = True
+        self._refusing = False
+        self._delay = 0.0
+
+    async def _shutdown(self) -> None:
+        self._abort_all()
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
@@ -59,6 +75,9 @@ class TcpProxy:
     async def _handle(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
+        if self._refusing:
+            client_writer.transport.abort()
+            return
         self._writers.add(client_writer)
         if not self._forwarding:
             return  # accepted, never answered: held open until the proxy exits
@@ -75,6 +94,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
+                if self._delay:
+                    await asyncio.sleep(self._delay)
                 if self._forwarding:  # during a cut, bytes vanish as on a dead link
                     writer.write(data)
                     await writer.drain()
