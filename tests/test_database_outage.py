@@ -1,10 +1,10 @@
 """A request that cannot reach the database gets 503 with Retry-After, never a 500.
 
-Three ways the database goes missing, each real: nothing listens on its port
-(connection refused), the network swallows every packet (connect times out), and
-every pooled connection is busy past DB_POOL_TIMEOUT. And one way it comes back: the
-pooled connections died while it was away, which a read must not notice and a write
-must report.
+Four ways the database goes missing, each real: nothing listens on its port
+(connection refused), it has no connection slot left, the network swallows every
+packet (connect times out), and every pooled connection is busy past DB_POOL_TIMEOUT.
+And one way it comes back: the pooled connections died while it was away, which a
+read must not notice and a write must report.
 """
 
 import asyncio
@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support.accounts import auth_headers
 from tests.support.clients import app_client
-from tests.support.database import database_behind_proxy, fetch_column
+from tests.support.database import database_behind_proxy, execute, fetch_column
 from tests.support.gunicorn import free_port
 from tests.support.settings import make_settings
 
@@ -42,6 +42,19 @@ async def test_connection_refused_is_503(database_url: str) -> None:
     settings = make_settings(url.render_as_string(hide_password=False))
     async with app_client(settings) as client:
         assert_retry_later(await client.post("/api/v1/users", json=REGISTRATION))
+
+
+async def test_a_database_out_of_connections_is_503(database_url: str) -> None:
+    """PostgreSQL refusing a connection for lack of slots (SQLSTATE 53300) is an outage."""
+    role = f"no_slots_{uuid4().hex[:8]}"
+    await execute(database_url, f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+    try:
+        url = make_url(database_url).set(username=role)
+        settings = make_settings(url.render_as_string(hide_password=False))
+        async with app_client(settings) as client:
+            assert_retry_later(await client.post("/api/v1/users", json=REGISTRATION))
+    finally:
+        await execute(database_url, f"DROP ROLE {role}")
 
 
 async def test_unanswered_connect_is_503_within_the_connect_timeout(database_url: str) -> None:

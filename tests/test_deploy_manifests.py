@@ -188,3 +188,41 @@ def test_compose_services_are_wired_safely() -> None:
     for name in ("api", "migrate"):
         assert set(services[name]["environment"]) <= SETTINGS_VARIABLES, name
         assert services[name]["read_only"] is True, name
+
+
+def test_the_pgbouncer_overlay_validates_and_points_the_app_at_its_pooler() -> None:
+    documents = render("production-pgbouncer")
+    for document in documents:
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    assert config_data(documents)["DB_PGBOUNCER"] == "true"
+    deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
+    template = deployments["fastapi-service-pgbouncer"]["spec"]["template"]
+    pooler = template["spec"]
+    (container,) = pooler["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pooler["securityContext"]["runAsNonRoot"] is True
+    service = next(
+        d
+        for d in documents
+        if d["metadata"]["name"] == "fastapi-service-pgbouncer" and d["kind"] == "Service"
+    )
+    assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
+
+
+def test_the_pgbouncer_image_and_compose_override_are_sound() -> None:
+    result = subprocess.run(
+        [str(BIN / "hadolint"), "--failure-threshold", "warning", "docker/pgbouncer/Dockerfile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    override = yaml.safe_load((ROOT / "docker/compose.pgbouncer.yaml").read_text())["services"]
+    assert (ROOT / override["pgbouncer"]["build"]).is_dir()  # relative to compose.yaml
+    assert "@pgbouncer:6432/" in override["api"]["environment"]["DATABASE_URL"]
+    assert override["api"]["environment"]["DB_PGBOUNCER"] == "true"
+    assert "@db:5432/" in override["migrate"]["environment"]["MIGRATIONS_DATABASE_URL"]
+    for name in ("api", "migrate"):
+        assert set(override[name]["environment"]) <= SETTINGS_VARIABLES, name

@@ -6,20 +6,26 @@ PostgreSQL, as the migration job does.
 """
 
 import asyncio
+import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from app.db.database import Database
 from app.db.engine import create_engine
 from tests.support.accounts import auth_headers
 from tests.support.clients import app_client
 from tests.support.database import alembic_command, fetch_column
-from tests.support.gunicorn import GunicornServer, production_env
+from tests.support.gunicorn import GunicornServer, free_port, production_env
+from tests.support.packages import ensure_debian_package
+from tests.support.paths import ROOT
 from tests.support.pgbouncer import PgBouncer
 from tests.support.settings import FAST_PASSWORD_HASHING_ENV, make_settings
 
@@ -130,3 +136,50 @@ def test_migrations_refuse_to_run_through_pgbouncer(bouncer: PgBouncer, database
     command["env"]["MIGRATIONS_DATABASE_URL"] = database_url
     result = subprocess.run(**command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A temporary directory the user PgBouncer runs as may reach and write to."""
+    with tempfile.TemporaryDirectory(prefix="pgbouncer-entrypoint-") as directory:
+        Path(directory).chmod(0o777)
+        yield Path(directory)
+
+
+@pytest.mark.anyio
+async def test_the_pgbouncer_image_entrypoint_serves_the_app(
+    database_url: str, shared_tmp: Path
+) -> None:
+    """docker/pgbouncer/entrypoint.sh, the command the compose service and the pod run."""
+    pgbouncer = ensure_debian_package("pgbouncer", "pgbouncer")
+    port = free_port()
+    url = make_url(database_url)
+    password = "entrypoint-test-password"
+    env = {
+        "PATH": f"{Path(pgbouncer).parent}:/usr/bin:/bin",
+        "TMPDIR": str(shared_tmp),
+        "DB_HOST": url.host or "127.0.0.1",
+        "DB_PORT": str(url.port or 5432),
+        "DB_NAME": url.database or "",
+        "DB_USER": url.username or "postgres",
+        "DB_PASSWORD": password,
+        "LISTEN_PORT": str(port),
+    }
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    entrypoint = str(ROOT / "docker/pgbouncer/entrypoint.sh")
+    process = await asyncio.create_subprocess_exec(*as_user, "sh", entrypoint, env=env)
+    try:
+        through = url.set(host="127.0.0.1", port=port, password=password)
+        settings = make_settings(through.render_as_string(hide_password=False), db_pgbouncer=True)
+        async with app_client(settings) as client:
+            for _ in range(50):  # until it listens
+                if (await client.get("/ready")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await client.get("/ready")).status_code == 200
+            headers = await auth_headers(client)
+            created = await client.post("/api/v1/items", json={"title": "t"}, headers=headers)
+            assert created.status_code == 201
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=10)

@@ -16,6 +16,9 @@ from app.core.errors import ProblemResponse, problem_response
 
 # How long a client should wait before retrying when the database is unreachable.
 RETRY_AFTER_SECONDS = "5"
+# PostgreSQL refusing work it would do later: no connection slot left (53300), shutting
+# down or starting up (57P01-57P03). Class 08 is every connection failure.
+_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
 
 logger = structlog.get_logger(__name__)
 
@@ -33,7 +36,13 @@ async def _database_unavailable(request: Request, exc: Exception) -> ProblemResp
 async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
     """Lost connections are an outage (503); any other database error is a bug (500)."""
     assert isinstance(exc, DBAPIError)  # noqa: S101  (registered for this type only)
-    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    if (
+        exc.connection_invalidated
+        or isinstance(exc, OperationalError | InterfaceError)
+        or sqlstate in _UNAVAILABLE_SQLSTATES
+        or sqlstate.startswith("08")
+    ):
         return await _database_unavailable(request, exc)
     raise exc
 
