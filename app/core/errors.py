@@ -80,11 +80,13 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (400, "Unusable input"),
         (401, "Missing, invalid or expired credentials"),
         (404, "Not found"),
+        (408, "Request body still arriving at the request deadline"),
         (409, "Conflict"),
         (413, "Request body too large"),
         (422, "Validation error"),
         (500, "Unexpected error"),
-        (503, "Database unavailable; retry after Retry-After seconds"),
+        (503, "Database unavailable or too slow; retry after Retry-After seconds"),
+        (504, "Not finished by the request deadline"),
     ]
 }
 

@@ -71,6 +71,11 @@ class TcpProxy:
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
+        # Connections held open during a cut are still being handled: end them too.
+        handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     async def _handle(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
