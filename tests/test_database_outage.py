@@ -57,6 +57,13 @@ async def test_a_database_out_of_connections_is_503(database_url: str) -> None:
         await execute(database_url, f"DROP ROLE {role}")
 
 
+async def test_a_statement_past_the_statement_timeout_is_503(database_url: str) -> None:
+    """The database took too long (SQLSTATE 57014): a retry later may find it quicker."""
+    settings = make_settings(database_url, db_statement_timeout_ms=100)
+    async with app_client(settings) as client:
+        assert_retry_later(await client.get("/test/hold-connection", params={"seconds": 1}))
+
+
 async def test_unanswered_connect_is_503_within_the_connect_timeout(database_url: str) -> None:
     with database_behind_proxy(database_url) as (proxy, url):
         proxy.cut()

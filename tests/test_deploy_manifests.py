@@ -195,6 +195,7 @@ def test_the_pgbouncer_overlay_validates_and_points_the_app_at_its_pooler() -> N
     for document in documents:
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
     assert config_data(documents)["DB_PGBOUNCER"] == "true"
+    assert {d["metadata"].get("namespace") for d in documents} == {"fastapi-service"}
     deployments = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Deployment"}
     template = deployments["fastapi-service-pgbouncer"]["spec"]["template"]
     pooler = template["spec"]

@@ -140,7 +140,7 @@ def test_boot_lines_report_sizing_and_warn_about_the_connection_budget(
     boot = next(line for line in lines if line["event"] == "server ready")
     assert boot["workers"] == 2
     assert boot["db_connection_budget"] == 2 * (5 + 5)
-    assert boot["graceful_timeout_s"] == 30
+    assert boot["graceful_timeout_s"] == 40
     warning = next(line for line in lines if line["level"] == "warning")
     assert "DB_MAX_CONNECTIONS" in str(warning["event"])
     assert (warning["db_connection_budget"], warning["db_max_connections"]) == (20, 10)

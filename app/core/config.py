@@ -340,7 +340,7 @@ class ServerSettings(BaseSettings):
     web_concurrency: int | None = Field(default=None, ge=1)
     max_workers: int | None = Field(default=None, ge=1)
     gunicorn_timeout: int = Field(default=60, ge=1)
-    gunicorn_graceful_timeout: int = Field(default=30, ge=1)
+    gunicorn_graceful_timeout: int = Field(default=40, ge=1)
     request_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     gunicorn_keepalive: int = Field(default=5, ge=1)
     shutdown_drain_seconds: float = Field(default=5.0, ge=0, le=300)
@@ -372,11 +372,13 @@ class ServerSettings(BaseSettings):
 
     @field_validator("shutdown_drain_seconds")
     @classmethod
-    def _drain_within_grace(cls, value: float, info: ValidationInfo) -> float:
-        """Draining runs inside gunicorn's graceful timeout, or workers are killed mid-drain."""
+    def _drain_and_a_request_within_grace(cls, value: float, info: ValidationInfo) -> float:
+        """After SIGTERM the drain runs, then the last request it let in may run to its
+        deadline: both inside gunicorn's graceful timeout, or that request is killed."""
         graceful = info.data.get("gunicorn_graceful_timeout")
-        if graceful is not None and value >= graceful:
-            raise ValueError("must be shorter than GUNICORN_GRACEFUL_TIMEOUT")
+        request = info.data.get("request_timeout_seconds")
+        if graceful is not None and request is not None and value + request > graceful:
+            raise ValueError("with REQUEST_TIMEOUT_SECONDS, must fit in GUNICORN_GRACEFUL_TIMEOUT")
         return value
 
 

@@ -16,9 +16,10 @@ from app.core.errors import ProblemResponse, problem_response
 
 # How long a client should wait before retrying when the database is unreachable.
 RETRY_AFTER_SECONDS = "5"
-# PostgreSQL refusing work it would do later: no connection slot left (53300), shutting
-# down or starting up (57P01-57P03). Class 08 is every connection failure.
-_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+# PostgreSQL refusing or dropping work it could do later: no connection slot left
+# (53300), a statement past DB_STATEMENT_TIMEOUT_MS (57014: the database is too slow),
+# shutting down or starting up (57P01-57P03). Class 08 is every connection failure.
+_UNAVAILABLE_SQLSTATES = frozenset({"53300", "57014", "57P01", "57P02", "57P03"})
 
 logger = structlog.get_logger(__name__)
 

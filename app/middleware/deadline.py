@@ -90,7 +90,10 @@ class RequestDeadlines:
             await asyncio.sleep(interval)
             now = loop.time()
             for request in [r for r in self.running.values() if r.deadline <= now]:
-                self._expire(request, now)
+                try:
+                    self._expire(request, now)
+                except Exception:  # one request's trouble must not end the watching
+                    logger.exception("request deadline not enforced", path=request.scope["path"])
 
     def _expire(self, request: _Request, now: float) -> None:
         del self.running[request.task]
@@ -122,8 +125,10 @@ class RequestDeadlines:
 async def _answer(request: _Request, cause: str) -> None:
     status, detail, headers = _ANSWERS[cause]
     response = problem_response(status, detail, instance=request.scope["path"], headers=headers)
-    with contextlib.suppress(OSError):  # the client may be gone too
+    try:
         await response(request.scope, _no_body, request.send)
+    except Exception as exc:  # the client is gone, or the server closed the response
+        logger.info("request deadline answer not delivered", error=type(exc).__name__)
 
 
 REQUEST_DEADLINES = Resource[RequestDeadlines]("request_deadlines")
@@ -146,10 +151,13 @@ class RequestDeadlineMiddleware:
         request.deadline += timeout
 
         async def receive_watched() -> Message:
-            request.waiting_on_client = True  # stays set if the wait outlives the deadline
-            message = await receive()
-            request.waiting_on_client = False
-            return message
+            # Read by the watcher before it cancels; cleared however the wait ends (the
+            # app may cancel it too, watching for a disconnect).
+            request.waiting_on_client = True
+            try:
+                return await receive()
+            finally:
+                request.waiting_on_client = False
 
         async def send_unless_expired(message: Message) -> None:
             if request.state == "expired":
@@ -158,6 +166,9 @@ class RequestDeadlineMiddleware:
             await send(message)
             if message.get("more_body"):
                 request.deadline = loop.time() + timeout
+            elif message["type"] == "http.response.body":
+                # Answered: what runs after the response (background tasks) has no deadline.
+                deadlines.running.pop(task, None)
 
         deadlines.running[task] = request
         try:
@@ -166,11 +177,12 @@ class RequestDeadlineMiddleware:
             # Ours only if the watcher ended this request and nobody else cancelled it too.
             if request.state != "expired" or task.uncancel() > 0:
                 raise
-            if request.answer is not None:
-                # The server must see the response complete before this call returns.
-                await request.answer
         finally:
             deadlines.running.pop(task, None)
+            if request.answer is not None:
+                # The server must see the response complete before this call returns,
+                # however the app ended (it may have swallowed the cancellation).
+                await asyncio.shield(request.answer)
 
 
 def _cause(request: _Request) -> str:

@@ -11,7 +11,9 @@ set -eu
 config="${TMPDIR:-/tmp}/pgbouncer"
 mkdir -p "$config"
 umask 077
-printf '"%s" "%s"\n' "$DB_USER" "$DB_PASSWORD" > "$config/users.txt"
+# The auth file quotes each field; a double quote inside one is written twice.
+quoted() { printf '"%s"' "$(printf '%s' "$1" | sed 's/"/""/g')"; }
+printf '%s %s\n' "$(quoted "$DB_USER")" "$(quoted "$DB_PASSWORD")" > "$config/users.txt"
 cat > "$config/pgbouncer.ini" <<INI
 [databases]
 $DB_NAME = host=$DB_HOST port=${DB_PORT:-5432} dbname=$DB_NAME

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 PROJECT = f"fastapi-service-test-{uuid4().hex[:8]}"
 API_PORT = free_port()
-STOP_GRACE_SECONDS = 40  # compose.yaml's stop_grace_period for api
+STOP_GRACE_SECONDS = 50  # compose.yaml's stop_grace_period for api
 
 
 def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:

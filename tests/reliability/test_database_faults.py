@@ -105,10 +105,16 @@ def test_database_gone_for_5_s_under_load(database_url: str, report: Report) -> 
 def test_slow_database_requests_end_by_their_deadline_and_no_connection_leaks(
     database_url: str, report: Report
 ) -> None:
-    env = server_env(database_url, REQUEST_TIMEOUT_SECONDS="1", DB_POOL_SIZE="2")
+    env = server_env(
+        database_url,
+        REQUEST_TIMEOUT_SECONDS="1",
+        WEB_CONCURRENCY="1",
+        DB_POOL_SIZE="2",
+        DB_POOL_TIMEOUT="0.5",
+    )
     with (
         database_behind_proxy(database_url) as (proxy, proxied),
-        GunicornServer({**env, "DATABASE_URL": proxied}) as server,
+        GunicornServer({**env, "DATABASE_URL": proxied}, app=TEST_APP) as server,
     ):
         path, headers = an_item_to_read(server.base_url)
         proxy.delay(3)  # every byte, each way: far past the deadline
@@ -116,17 +122,22 @@ def test_slow_database_requests_end_by_their_deadline_and_no_connection_leaks(
         slow = burst(server.base_url, path, headers, 20)
         slowest = time.monotonic() - started
         proxy.restore()
-        time.sleep(0.5)
-        # Four pooled connections in all: a leak would leave this burst waiting, then 503.
+        # A cancelled connection is closed politely first, for up to 2 s (SQLAlchemy's
+        # bound), and holds its pool slot until then.
+        time.sleep(2.5)
+        # Both pooled connections held at once: a leaked one would leave the second
+        # request without a connection past the pool timeout, a 503.
+        held = burst(server.base_url, "/test/hold-connection?seconds=1", {}, 2)
         after = burst(server.base_url, path, headers, 40)
 
     report(
         f"database slowed by 3 s a byte, 1 s deadline: 20 concurrent reads answered "
-        f"{sorted(set(slow))} within {slowest:.2f} s; afterwards 40 reads over 4 pooled "
-        f"connections: {after.count(200)} x 200"
+        f"{sorted(set(slow))} within {slowest:.2f} s; afterwards both pooled connections "
+        f"held at once {held}, then 40 reads {after.count(200)} x 200"
     )
     assert slow == [503] * 20
     assert slowest < 1 + 1.5  # the deadline, the watcher's tick, the answer
+    assert held == [200, 200]
     assert after == [200] * 40
 
 

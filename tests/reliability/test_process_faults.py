@@ -18,7 +18,12 @@ Report = Callable[[str], None]
 def test_sigterm_under_load_completes_every_accepted_request_and_exits_zero(
     database_url: str, report: Report
 ) -> None:
-    env = server_env(database_url, SHUTDOWN_DRAIN_SECONDS="1", GUNICORN_GRACEFUL_TIMEOUT="10")
+    env = server_env(
+        database_url,
+        SHUTDOWN_DRAIN_SECONDS="1",
+        REQUEST_TIMEOUT_SECONDS="5",
+        GUNICORN_GRACEFUL_TIMEOUT="10",
+    )
     with GunicornServer(env) as server:
         path, headers = an_item_to_read(server.base_url)
         # A connection per request: a refused connect then means "not accepted", and any
