@@ -20,6 +20,7 @@ from app.items.router import router as items_router
 from app.lifespan import build_lifespan
 from app.middleware.body_limit import BodySizeLimitMiddleware
 from app.middleware.deadline import RequestDeadlineMiddleware
+from app.middleware.security_headers import SecurityHeadersMiddleware
 from app.middleware.telemetry import RequestTelemetryMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
 from app.ops.metrics import METRICS_PATH, metrics_endpoint
@@ -57,9 +58,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     add_routes(app, (users_router, log_in_router, items_router))
 
     # Added innermost first: a request passes the probes (which answer /health and
-    # /ready at once), telemetry (request ID, access line, metrics), CORS, the request
-    # deadline and the unhandled-error guard (inside CORS, so browsers can read their
-    # 504 and 500), body limit.
+    # /ready at once), telemetry (request ID, access line, metrics), security headers,
+    # CORS, the request deadline and the unhandled-error guard (inside CORS, so
+    # browsers can read their 504 and 500), body limit.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(RequestDeadlineMiddleware)
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
             expose_headers=[REQUEST_ID_HEADER],
         )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
         RequestTelemetryMiddleware,
         routes=app.routes,

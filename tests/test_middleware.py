@@ -1,4 +1,4 @@
-"""Request ID, CORS and body-limit middleware, through the in-process app."""
+"""Request ID, security headers, CORS and body-limit middleware, through the in-process app."""
 
 from collections.abc import AsyncIterator
 
@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.apps import INTERNAL_FAILURE_MESSAGE
+from tests.support.accounts import auth_headers
 from tests.support.clients import app_client
 from tests.support.settings import make_settings
 
@@ -145,3 +146,27 @@ async def test_chunked_body_within_limit_is_accepted(client: httpx.AsyncClient) 
 
     response = await client.post("/test/echo", content=chunks())
     assert response.json() == {"received_bytes": 4000}
+
+
+async def test_api_responses_forbid_sniffing_framing_referrers_and_caching(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await auth_headers(client)
+    for response in (
+        await client.get("/api/v1/users/me", headers=headers),  # an account
+        await client.get("/api/v1/items/1"),  # a problem: no token
+        await client.post("/api/v1/auth/token", data={"username": "x", "password": "y"}),
+    ):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Content-Security-Policy"] == (
+            "default-src 'none'; frame-ancestors 'none'"
+        )
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_the_docs_keep_what_they_need_to_render(client: httpx.AsyncClient) -> None:
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assert docs.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" not in docs.headers  # it loads Swagger UI's assets
