@@ -328,6 +328,17 @@ def test_migrations_use_the_database_url_unless_told_otherwise(
     assert "pw" not in repr(direct)
 
 
+def test_previous_signing_keys_are_a_list_and_as_strong_as_the_current_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    listed = load(monkeypatch, **PRODUCTION, JWT_PREVIOUS_KEYS=f"{'a' * 32},{'b' * 40}")
+    assert [key.get_secret_value() for key in listed.jwt_previous_keys] == ["a" * 32, "b" * 40]
+    assert "a" * 32 not in repr(listed)
+
+    message = refusal(monkeypatch, **PRODUCTION, JWT_PREVIOUS_KEYS="too-short")
+    assert named_variables(message) == {"JWT_PREVIOUS_KEYS"}
+
+
 def test_lowercase_log_level_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load(monkeypatch, **PRODUCTION, LOG_LEVEL="debug")
 

@@ -20,6 +20,7 @@ import httpx
 import jwt
 import pytest
 
+from app.auth.tokens import key_id
 from app.core.config import Settings
 from tests.support.accounts import (
     ME,
@@ -52,8 +53,9 @@ def forged_token(
     key: str | None = None,
     audience: str | None = None,
     issuer: str | None = None,
+    kid: str | None = None,
 ) -> str:
-    """A token with every required claim, signed and scoped as the caller chooses."""
+    """A token with every required claim, signed, scoped and named as the caller chooses."""
     now = datetime.now(UTC)
     claims = {
         "sub": subject,
@@ -64,7 +66,8 @@ def forged_token(
         "exp": now + timedelta(minutes=30),
     }
     signing_key = key or settings.jwt_secret_key.get_secret_value()
-    return jwt.encode(claims, signing_key, algorithm="HS256")
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(claims, signing_key, algorithm="HS256", headers=headers)
 
 
 # Registration
@@ -318,6 +321,33 @@ async def test_token_expires_after_its_lifetime_plus_leeway(database_url: str) -
 
         clock.advance(seconds=2)
         assert_unauthorized(await client.get(ME, headers=headers))
+
+
+async def test_signing_keys_rotate_without_logging_anyone_out(database_url: str) -> None:
+    """The README's procedure: sign with the new key, keep the old one verifying for a
+    token lifetime, then remove it."""
+    old, new, stranger = "o" * 40, "n" * 40, "s" * 40
+    async with app_client(make_settings(database_url, jwt_secret_key=old)) as client:
+        email = unique_email()
+        user = await register(client, email)
+        old_token = await log_in(client, email)
+    assert jwt.get_unverified_header(old_token)["kid"] == key_id(old)
+
+    rotated = make_settings(database_url, jwt_secret_key=new, jwt_previous_keys=[old])
+    async with app_client(rotated) as client:
+        assert (await client.get(ME, headers=bearer(old_token))).status_code == 200
+        new_token = await log_in(client, email)
+    assert jwt.get_unverified_header(new_token)["kid"] == key_id(new)
+
+    settings = make_settings(database_url, jwt_secret_key=new)
+    async with app_client(settings) as client:
+        assert (await client.get(ME, headers=bearer(new_token))).status_code == 200
+        assert_unauthorized(await client.get(ME, headers=bearer(old_token)))
+        subject = str(user["id"])
+        unknown = forged_token(settings, subject, key=stranger, kid=key_id(stranger))
+        assert_unauthorized(await client.get(ME, headers=bearer(unknown)))
+        impostor = forged_token(settings, subject, key=stranger, kid=key_id(new))
+        assert_unauthorized(await client.get(ME, headers=bearer(impostor)))
 
 
 async def test_token_used_before_its_not_before_time_is_401(database_url: str) -> None:

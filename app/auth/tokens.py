@@ -3,8 +3,15 @@
 Each token is checked for its signature (the configured algorithm only), issuer,
 audience and every required claim, and its ``exp``/``nbf`` against an injected clock
 (so expiry is testable without sleeping), with ``JWT_LEEWAY_SECONDS`` of skew.
+
+Keys rotate without logging anyone out: a token names the key that signed it in its
+``kid`` header, and ``JWT_PREVIOUS_KEYS`` still verify the tokens of keys retired from
+signing. A key's ``kid`` is derived from the key (a hash prefix of what verifies it),
+so no setting names keys. A token without ``kid`` (issued before keys had one) is
+checked against the current key only; an unknown ``kid`` is refused.
 """
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -34,7 +41,10 @@ class TokenService:
         self._clock = clock
         self._algorithm = settings.jwt_algorithm
         self._signing_key = settings.jwt_secret_key.get_secret_value()
-        self._verifying_key = settings.jwt_public_key or self._signing_key
+        current = settings.jwt_public_key or self._signing_key
+        self._kid = key_id(current)
+        previous = [key.get_secret_value() for key in settings.jwt_previous_keys]
+        self._verifying_keys = {key_id(key): key for key in (*previous, current)}
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._lifetime = timedelta(minutes=settings.access_token_expire_minutes)
@@ -51,7 +61,9 @@ class TokenService:
             "nbf": now,
             "exp": now + self._lifetime,
         }
-        token = jwt.encode(claims, self._signing_key, algorithm=self._algorithm)
+        token = jwt.encode(
+            claims, self._signing_key, algorithm=self._algorithm, headers={"kid": self._kid}
+        )
         return AccessToken(token=token, expires_in=int(self._lifetime.total_seconds()))
 
     def subject(self, token: str) -> str:
@@ -75,9 +87,13 @@ class TokenService:
         about it is kept.
         """
         try:
+            kid = jwt.get_unverified_header(token).get("kid", self._kid)
+            key = self._verifying_keys.get(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise AuthenticationError("unknown signing key")
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._verifying_key,
+                key,
                 algorithms=[self._algorithm],
                 audience=self._audience,
                 issuer=self._issuer,
@@ -101,6 +117,11 @@ class TokenService:
         if not isinstance(subject, str):
             raise AuthenticationError("malformed subject")
         return subject, _timestamp(claims["exp"]), _timestamp(claims["nbf"])
+
+
+def key_id(verifying_key: str) -> str:
+    """The ``kid`` of a key: 16 hex digits of the SHA-256 of the secret or public key."""
+    return hashlib.sha256(verifying_key.strip().encode()).hexdigest()[:16]
 
 
 def _timestamp(value: Any) -> datetime:

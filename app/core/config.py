@@ -126,6 +126,16 @@ def _normalised_url(value: object) -> SecretStr:
     return SecretStr(normalise_database_url(url))
 
 
+def _text_list(value: object) -> object:
+    """Accept ``a,b`` as well as ``["a", "b"]``: both forms are common in manifests."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def _required(value: object) -> object:
     """Refuses an unset secret that has no default outside development and test."""
     if _unset(value):
@@ -196,6 +206,8 @@ class AuthSettings(BaseSettings):
     # HS256: the shared secret. RS256/ES256: the PEM private key (JWT_PUBLIC_KEY verifies).
     jwt_secret_key: SecretStr
     jwt_public_key: str | None = None
+    # Keys retired from signing that still verify: HS256 secrets, or PEM public keys.
+    jwt_previous_keys: Annotated[list[SecretStr], NoDecode] = []
     jwt_issuer: str = Field(default="fastapi-service", min_length=1)
     jwt_audience: str = Field(default="fastapi-service", min_length=1)
     access_token_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -228,6 +240,23 @@ class AuthSettings(BaseSettings):
                 raise ValueError("is a published example value, not a secret: generate one")
         return value
 
+    @field_validator("jwt_previous_keys", mode="before")
+    @classmethod
+    def _split_previous_keys(cls, value: object) -> object:
+        return _text_list(value)
+
+    @field_validator("jwt_previous_keys")
+    @classmethod
+    def _usable_previous_keys(cls, value: list[SecretStr], info: ValidationInfo) -> list[SecretStr]:
+        symmetric = info.data.get("jwt_algorithm", "HS256") == "HS256"
+        local = info.data.get("environment") in LOCAL_ENVIRONMENTS
+        for key in (item.get_secret_value() for item in value):
+            if not symmetric and "-----BEGIN PUBLIC KEY-----" not in key:
+                raise ValueError("must be PEM public keys when JWT_ALGORITHM is RS256 or ES256")
+            if symmetric and not local and len(key) < MIN_SECRET_LENGTH:
+                raise ValueError(f"must each be at least {MIN_SECRET_LENGTH} characters")
+        return value
+
     @field_validator("jwt_public_key", mode="before")
     @classmethod
     def _public_key_unset(cls, value: object) -> object:
@@ -254,13 +283,7 @@ class HttpSettings(BaseSettings):
     @field_validator("cors_allow_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        """Accept ``a,b`` as well as ``["a", "b"]``: both forms are common in manifests."""
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return _text_list(value)
 
     @field_validator("cors_allow_credentials")
     @classmethod
