@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI
 
 from app.auth.passwords import PASSWORD_HASHER, PasswordHasher
+from app.auth.throttle import LOGIN_THROTTLE, LoginThrottle
 from app.auth.tokens import TOKEN_SERVICE, TokenService
 from app.core.clock import Clock
 from app.core.config import Settings
@@ -66,10 +67,21 @@ def build_lifespan(
         READINESS_PROBE.put(state, probe)
         METRICS.put(state, metrics)
         PASSWORD_HASHER.put(state, PasswordHasher(settings))
+        LOGIN_THROTTLE.put(
+            state,
+            LoginThrottle(
+                settings,
+                on_store_error=metrics.rate_limit_store_errors.inc if metrics else lambda: None,
+            ),
+        )
         TOKEN_SERVICE.put(state, TokenService(settings, clock))
         CURSOR_CODEC.put(state, CursorCodec(settings.jwt_secret_key.get_secret_value().encode()))
         HTTP_CLIENT.put(state, http_client)
         REQUEST_DEADLINES.put(state, deadlines)
+        if settings.rate_limit_storage_url.get_secret_value().startswith("memory"):
+            logger.warning(
+                "log-in throttling counts per process (memory://): use Redis to share it"
+            )
         logger.info(
             "worker started", environment=settings.environment, version=settings.app_version
         )

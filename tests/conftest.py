@@ -13,6 +13,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+import redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -20,7 +21,7 @@ from app.core.config import Settings
 from app.db.admin import create_database_if_missing, drop_database, maintenance_engine
 from tests.support.clients import app_client
 from tests.support.database import SERVER_URL, alembic, database_url_for, execute
-from tests.support.settings import make_settings
+from tests.support.settings import TEST_REDIS_URL, make_settings
 
 
 def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001  (hook signature)
@@ -51,6 +52,7 @@ def _server_unreachable() -> str | None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:  # noqa: ARG001  (hook signature)
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()  # counts left by an earlier run
     error = _server_unreachable()
     if error is not None:
         where = make_url(SERVER_URL).render_as_string(hide_password=True)

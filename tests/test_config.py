@@ -29,6 +29,7 @@ PRODUCTION = {
     "ENVIRONMENT": "production",
     "DATABASE_URL": f"postgresql://app:{DATABASE_PASSWORD}@db.internal:5432/app",
     "JWT_SECRET_KEY": STRONG_SECRET,
+    "RATE_LIMIT_STORAGE_URL": "redis://:redis-password@cache.internal:6379/0",
 }
 NON_LOCAL = pytest.mark.parametrize("environment", ["production", "staging"])
 
@@ -71,7 +72,8 @@ def test_valid_production_environment_loads(monkeypatch: pytest.MonkeyPatch) -> 
 def test_missing_database_url_is_refused_naming_it(
     monkeypatch: pytest.MonkeyPatch, environment: str
 ) -> None:
-    message = refusal(monkeypatch, ENVIRONMENT=environment, JWT_SECRET_KEY=STRONG_SECRET)
+    given = {k: v for k, v in PRODUCTION.items() if k != "DATABASE_URL"}
+    message = refusal(monkeypatch, **{**given, "ENVIRONMENT": environment})
 
     assert named_variables(message) == {"DATABASE_URL"}
 
@@ -80,7 +82,8 @@ def test_missing_database_url_is_refused_naming_it(
 def test_missing_jwt_secret_is_refused_naming_it(
     monkeypatch: pytest.MonkeyPatch, environment: str
 ) -> None:
-    message = refusal(monkeypatch, ENVIRONMENT=environment, DATABASE_URL=PRODUCTION["DATABASE_URL"])
+    given = {k: v for k, v in PRODUCTION.items() if k != "JWT_SECRET_KEY"}
+    message = refusal(monkeypatch, **{**given, "ENVIRONMENT": environment})
 
     assert named_variables(message) == {"JWT_SECRET_KEY"}
 
@@ -189,6 +192,7 @@ def test_several_problems_are_reported_together_in_one_error(
     assert named_variables(message) == {
         "DATABASE_URL",
         "JWT_SECRET_KEY",
+        "RATE_LIMIT_STORAGE_URL",
         "DB_POOL_SIZE",
         "LOG_FORMAT",
         "CORS_ALLOW_CREDENTIALS",
@@ -339,6 +343,20 @@ def test_previous_signing_keys_are_a_list_and_as_strong_as_the_current_one(
     assert named_variables(message) == {"JWT_PREVIOUS_KEYS"}
 
 
+def test_the_rate_limit_store_is_redis_outside_development_and_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load(monkeypatch, **PRODUCTION)
+    assert "redis-password" not in repr(settings)
+    monkeypatch.delenv("RATE_LIMIT_STORAGE_URL")
+    without = {k: v for k, v in PRODUCTION.items() if k != "RATE_LIMIT_STORAGE_URL"}
+    assert named_variables(refusal(monkeypatch, **without)) == {"RATE_LIMIT_STORAGE_URL"}
+    memory = refusal(monkeypatch, **{**PRODUCTION, "RATE_LIMIT_STORAGE_URL": "memory://"})
+    assert named_variables(memory) == {"RATE_LIMIT_STORAGE_URL"}
+    bad_limit = refusal(monkeypatch, **PRODUCTION, LOGIN_RATE_LIMIT="five a minute")
+    assert named_variables(bad_limit) == {"LOGIN_RATE_LIMIT"}
+
+
 def test_lowercase_log_level_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load(monkeypatch, **PRODUCTION, LOG_LEVEL="debug")
 
@@ -404,6 +422,11 @@ def test_gunicorn_refuses_invalid_configuration_before_binding() -> None:
     assert lines[0].strip()
     record = json.loads(lines[0])
     assert record["level"] == "critical"
-    assert named_variables(record["detail"]) == {"DATABASE_URL", "JWT_SECRET_KEY", "DB_POOL_SIZE"}
+    assert named_variables(record["detail"]) == {
+        "DATABASE_URL",
+        "JWT_SECRET_KEY",
+        "RATE_LIMIT_STORAGE_URL",
+        "DB_POOL_SIZE",
+    }
     assert secret not in result.stdout
     assert "Traceback" not in result.stdout

@@ -148,6 +148,7 @@ def test_configured_settings_exist_and_are_valid(manifests: list[dict[str, Any]]
         | {
             "database_url": "postgresql://app:secret@db.internal:5432/app",
             "jwt_secret_key": "k" * 32,
+            "rate_limit_storage_url": "redis://cache.internal:6379/0",
         }
     )
 

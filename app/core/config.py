@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import limits
 from pydantic import (
     Field,
     SecretStr,
@@ -215,6 +216,11 @@ class AuthSettings(BaseSettings):
     password_hash_time_cost: int = Field(default=3, ge=1, le=20)
     password_hash_memory_kib: int = Field(default=65536, ge=8192, le=1048576)
     password_hash_parallelism: int = Field(default=4, ge=1, le=16)
+    # Where attempts are counted: redis:// or rediss:// (memory:// counts per process).
+    rate_limit_storage_url: SecretStr
+    login_rate_limit: str = "5/15minutes"
+    login_ip_rate_limit: str = "100/hour"
+    register_rate_limit: str = "20/hour"
 
     @model_validator(mode="before")
     @classmethod
@@ -222,10 +228,34 @@ class AuthSettings(BaseSettings):
         """A published default in development and test; required everywhere else."""
         return _local_default(data, "jwt_secret_key", DEVELOPMENT_JWT_SECRET_KEY)
 
-    @field_validator("jwt_secret_key", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _development_rate_limit_store(cls, data: Any) -> Any:
+        """Per-process counting in development and test; a shared store everywhere else."""
+        return _local_default(data, "rate_limit_storage_url", "memory://")
+
+    @field_validator("jwt_secret_key", "rate_limit_storage_url", mode="before")
     @classmethod
     def _present_key(cls, value: object) -> object:
         return _required(value)
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _rate_limit_store(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        scheme = value.get_secret_value().partition("://")[0]
+        local = info.data.get("environment") in LOCAL_ENVIRONMENTS
+        if scheme not in ("redis", "rediss") and not (scheme == "memory" and local):
+            raise ValueError("must be a redis:// or rediss:// URL (memory:// only locally)")
+        return value
+
+    @field_validator("login_rate_limit", "login_ip_rate_limit", "register_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError:
+            raise ValueError("must read like '5/15minutes' or '100/hour'") from None
+        return value
 
     @field_validator("jwt_secret_key")
     @classmethod

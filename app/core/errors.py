@@ -38,6 +38,10 @@ class ProblemError(Exception):
     headers: ClassVar[Mapping[str, str] | None] = None
     log_event: ClassVar[str | None] = None
 
+    def response_headers(self) -> Mapping[str, str] | None:
+        """``headers``; a class whose headers depend on the instance overrides this."""
+        return self.headers
+
 
 class NotFoundError(ProblemError):
     """The resource does not exist, or is not the caller's (the two are not told apart)."""
@@ -84,6 +88,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "Conflict"),
         (413, "Request body too large"),
         (422, "Validation error"),
+        (429, "Too many attempts; retry after Retry-After seconds"),
         (500, "Unexpected error"),
         (503, "Database unavailable or too slow; retry after Retry-After seconds"),
         (504, "Not finished by the request deadline"),
@@ -142,7 +147,10 @@ async def _problem_error(request: Request, exc: Exception) -> ProblemResponse:
     if exc.log_event is not None:
         logger.info(exc.log_event, reason=str(exc), path=request.url.path)
     return problem_response(
-        exc.status, exc.detail or str(exc), instance=request.url.path, headers=exc.headers
+        exc.status,
+        exc.detail or str(exc),
+        instance=request.url.path,
+        headers=exc.response_headers(),
     )
 
 

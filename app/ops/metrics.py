@@ -57,6 +57,11 @@ class Metrics:
             ["method", "route", "status_class"],
             registry=self.registry,
         )
+        self.rate_limit_store_errors = Counter(
+            "rate_limit_store_errors",
+            "Log-in and registration attempts let through because the rate limit store failed.",
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "http_request_duration_seconds",
             "Time from receiving a request to finishing its response.",

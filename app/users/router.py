@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 
 from app.auth.dependencies import TOKEN_URL, CurrentPrincipal
 from app.auth.passwords import PasswordHasherDep
+from app.auth.throttle import LoginThrottleDep
 from app.auth.tokens import TokenServiceDep
 from app.core.errors import PROBLEM_RESPONSES
 from app.core.routing import resource_router
@@ -21,8 +22,16 @@ log_in_router = APIRouter(tags=["auth"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("", status_code=201, summary="Register an account")
-async def register(body: UserCreate, db: DatabaseDep, hasher: PasswordHasherDep) -> UserRead:
-    user = await service.register(db, hasher, email=body.email, password=body.password)
+async def register(
+    body: UserCreate,
+    request: Request,
+    db: DatabaseDep,
+    hasher: PasswordHasherDep,
+    throttle: LoginThrottleDep,
+) -> UserRead:
+    user = await service.register(
+        db, hasher, throttle, email=body.email, password=body.password, client=_client(request)
+    )
     return UserRead.model_validate(user)
 
 
@@ -38,8 +47,17 @@ async def issue_token(
     ],
     password: Annotated[StorableText, Form(min_length=1, max_length=PASSWORD_MAX_LENGTH)],
     db: DatabaseDep,
+    request: Request,
     hasher: PasswordHasherDep,
     tokens: TokenServiceDep,
+    throttle: LoginThrottleDep,
 ) -> TokenResponse:
-    token = await service.log_in(db, hasher, tokens, email=username, password=password)
+    token = await service.log_in(
+        db, hasher, tokens, throttle, email=username, password=password, client=_client(request)
+    )
     return TokenResponse(access_token=token.token, expires_in=token.expires_in)
+
+
+def _client(request: Request) -> str | None:
+    """The client's address, as resolved through FORWARDED_ALLOW_IPS by the server."""
+    return request.client.host if request.client else None

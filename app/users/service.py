@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth.errors import AuthenticationError
 from app.auth.passwords import PasswordHasher
+from app.auth.throttle import LoginThrottle
 from app.auth.tokens import AccessToken, TokenService
 from app.core.errors import ConflictError
 from app.db.database import Database
@@ -15,7 +16,16 @@ from app.users import repository
 _TAKEN = "An account with this email already exists."
 
 
-async def register(db: Database, hasher: PasswordHasher, *, email: str, password: str) -> Row[Any]:
+async def register(
+    db: Database,
+    hasher: PasswordHasher,
+    throttle: LoginThrottle,
+    *,
+    email: str,
+    password: str,
+    client: str | None,
+) -> Row[Any]:
+    await throttle.check_registration(client=client)
     # Checked first so a taken email costs no password hash.
     if await repository.get_by_email(db, email) is not None:
         raise ConflictError(_TAKEN)
@@ -28,13 +38,26 @@ async def register(db: Database, hasher: PasswordHasher, *, email: str, password
 
 
 async def log_in(
-    db: Database, hasher: PasswordHasher, tokens: TokenService, *, email: str, password: str
+    db: Database,
+    hasher: PasswordHasher,
+    tokens: TokenService,
+    throttle: LoginThrottle,
+    *,
+    email: str,
+    password: str,
+    client: str | None,
 ) -> AccessToken:
-    """A token for the account these credentials open; one error, in one time, for any miss."""
+    """A token for the account these credentials open; one error, in one time, for any miss.
+
+    Throttled before any hash is computed; a success clears the account's failures.
+    """
+    await throttle.check_log_in(email=email, client=client)
     user = await repository.get_by_email(db, email)
     valid, new_hash = await hasher.verify(password, user.password_hash if user else None)
     if user is None or not valid:
+        await throttle.failed_log_in(email=email)
         raise AuthenticationError("wrong email or password")
+    await throttle.succeeded_log_in(email=email)
     if new_hash is not None:  # hashing parameters changed since this hash was made
         async with db.transaction() as connection:
             await repository.set_password_hash(connection, user_id=user.id, password_hash=new_hash)

@@ -19,6 +19,7 @@ from typing import IO, Self
 import httpx
 
 from tests.support.paths import BIN, ROOT
+from tests.support.settings import GENEROUS_RATE_LIMITS, TEST_REDIS_URL
 
 GUNICORN = BIN / "gunicorn"
 
@@ -41,6 +42,8 @@ def production_env(database_url: str, **overrides: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "JWT_SECRET_KEY": secrets.token_hex(32),
         "WEB_CONCURRENCY": "1",
+        "RATE_LIMIT_STORAGE_URL": TEST_REDIS_URL,
+        **{name.upper(): value for name, value in GENEROUS_RATE_LIMITS.items()},
         **overrides,
     }
 

@@ -15,6 +15,15 @@ FAST_PASSWORD_HASHING = {
 FAST_PASSWORD_HASHING_ENV = {
     name.upper(): str(value) for name, value in FAST_PASSWORD_HASHING.items()
 }
+# Limits no ordinary test reaches: the suite registers and logs in hundreds of times
+# from one address. The throttling tests set their own.
+GENEROUS_RATE_LIMITS = {
+    "login_rate_limit": "10000/minute",
+    "login_ip_rate_limit": "10000/minute",
+    "register_rate_limit": "10000/minute",
+}
+# The suite's own Redis database, emptied when a run starts (tests/conftest.py).
+TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -23,5 +32,6 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "environment": "test",
         "database_url": database_url,
         **FAST_PASSWORD_HASHING,
+        **GENEROUS_RATE_LIMITS,
     }
     return Settings(_env_file=None, **(values | overrides))
