@@ -23,6 +23,7 @@ from app.core.logging import ACCESS_LOG, configure_logging
 from app.core.pagination import CURSOR_CODEC, CursorCodec
 from app.db.database import DATABASE, Database
 from app.db.engine import create_engine
+from app.idempotency.keyed_writes import KEYED_WRITES, KeyedWrites
 from app.middleware.deadline import REQUEST_DEADLINES, RequestDeadlines
 from app.ops.draining import drain_on_sigterm
 from app.ops.metrics import METRICS, Metrics
@@ -77,6 +78,7 @@ def build_lifespan(
         TOKEN_SERVICE.put(state, TokenService(settings, clock))
         CURSOR_CODEC.put(state, CursorCodec(settings.jwt_secret_key.get_secret_value().encode()))
         HTTP_CLIENT.put(state, http_client)
+        KEYED_WRITES.put(state, KeyedWrites(settings.idempotency_ttl_hours))
         REQUEST_DEADLINES.put(state, deadlines)
         if settings.rate_limit_storage_url.get_secret_value().startswith("memory"):
             logger.warning(

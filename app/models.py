@@ -3,7 +3,8 @@
 Adding a resource adds its ``models`` import here.
 """
 
+from app.idempotency.models import IdempotencyKey
 from app.items.models import Item
 from app.users.models import User
 
-__all__ = ["Item", "User"]
+__all__ = ["IdempotencyKey", "Item", "User"]

@@ -309,6 +309,7 @@ class HttpSettings(BaseSettings):
     outbound_connect_timeout: float = Field(default=2.0, gt=0, le=60)
     outbound_read_timeout: float = Field(default=10.0, gt=0, le=600)
     outbound_pool_timeout: float = Field(default=2.0, gt=0, le=60)
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     @field_validator("cors_allow_origins", mode="before")
     @classmethod

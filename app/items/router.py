@@ -9,6 +9,7 @@ from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CursorCodecDep
 from app.core.routing import resource_router
 from app.db.columns import MAX_ID
 from app.db.database import DatabaseDep
+from app.idempotency.keyed_writes import IdempotencyKeyHeader, KeyedWritesDep
 from app.items import service
 from app.items.schemas import ItemCreate, ItemRead, ItemUpdate
 
@@ -19,11 +20,20 @@ ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post("", status_code=201, summary="Create an item")
-async def create_item(body: ItemCreate, caller: CurrentPrincipal, db: DatabaseDep) -> ItemRead:
-    item = await service.create(
-        db, owner_id=caller.account_id, title=body.title, description=body.description
+async def create_item(
+    body: ItemCreate,
+    caller: CurrentPrincipal,
+    db: DatabaseDep,
+    keyed: KeyedWritesDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> ItemRead:
+    item, replayed = await service.create(
+        db, keyed, owner_id=caller.account_id, item=body, idempotency_key=idempotency_key
     )
-    return ItemRead.model_validate(item)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return item
 
 
 @router.get("", summary="List your items, newest first, one page at a time")

@@ -1,5 +1,6 @@
 """Use cases for items. An item belongs to one user; to anyone else it does not exist."""
 
+from http import HTTPStatus
 from typing import Any
 
 from sqlalchemy import Row
@@ -10,17 +11,39 @@ from app.core.errors import InvalidInputError, NotFoundError
 from app.core.pagination import CursorCodec
 from app.db.columns import MAX_ID
 from app.db.database import Database
+from app.idempotency.keyed_writes import KeyedWrites
 from app.items import repository
+from app.items.schemas import ItemCreate, ItemRead
 
 _FOREIGN_KEY_VIOLATION = "23503"  # SQLSTATE
+_CREATE = "POST /api/v1/items"
 
 
-async def create(db: Database, *, owner_id: int, title: str, description: str | None) -> Row[Any]:
+async def create(
+    db: Database,
+    keyed: KeyedWrites,
+    *,
+    owner_id: int,
+    item: ItemCreate,
+    idempotency_key: str | None,
+) -> tuple[ItemRead, bool]:
+    """The new item; with a repeated Idempotency-Key, the one made the first time (True)."""
     try:
-        async with db.transaction() as connection:
-            return await repository.add(
-                connection, owner_id=owner_id, title=title, description=description
+        async with keyed.transaction(
+            db,
+            owner_id=owner_id,
+            key=idempotency_key,
+            operation=_CREATE,
+            body=item.model_dump_json(),
+        ) as write:
+            if write.replay is not None:
+                return ItemRead.model_validate(write.replay.body), True
+            row = await repository.add(
+                write.connection, owner_id=owner_id, title=item.title, description=item.description
             )
+            created = ItemRead.model_validate(row)
+            await write.record(HTTPStatus.CREATED, created.model_dump(mode="json"))
+            return created, False
     except IntegrityError as exc:
         # The owner's foreign key: the token is valid but its account no longer exists.
         if getattr(exc.orig, "sqlstate", None) == _FOREIGN_KEY_VIOLATION:
