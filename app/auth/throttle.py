@@ -84,7 +84,7 @@ class LoginThrottle:
         stats = await self._store(self._limiter.get_window_stats(limit, kind, key))
         retry_after = 1 if stats is None else max(1, math.ceil(stats.reset_time - time.time()))
         # The address or the account's hash prefix, never the email.
-        logger.info("attempts throttled", limit=str(limit), per=scope, key=key[:12])
+        logger.info("attempts throttled", limit=str(limit), per=scope, who=key[:12])
         raise TooManyAttemptsError(retry_after)
 
     async def _store(self, call: Awaitable[T]) -> T | None:
