@@ -72,6 +72,17 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
+def assert_hadolint_passes(dockerfile_path: str) -> None:
+    result = subprocess.run(
+        [str(BIN / "hadolint"), "--failure-threshold", "warning", dockerfile_path],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_every_resource_validates_strictly(manifests: list[dict[str, Any]]) -> None:
     for document in manifests:
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
@@ -165,14 +176,7 @@ def test_dockerfile_builds_without_buildkit_and_passes_hadolint() -> None:
     assert not text.startswith("# syntax")
     assert "--mount" not in text
     assert re.search(r"^FROM python:\$\{PYTHON_VERSION\}-slim AS runtime$", text, re.MULTILINE)
-    result = subprocess.run(
-        [str(BIN / "hadolint"), "--failure-threshold", "warning", "Dockerfile"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_hadolint_passes("Dockerfile")
 
 
 def test_compose_services_are_wired_safely() -> None:
@@ -213,14 +217,7 @@ def test_the_pgbouncer_overlay_validates_and_points_the_app_at_its_pooler() -> N
 
 
 def test_the_pgbouncer_image_and_compose_override_are_sound() -> None:
-    result = subprocess.run(
-        [str(BIN / "hadolint"), "--failure-threshold", "warning", "docker/pgbouncer/Dockerfile"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_hadolint_passes("docker/pgbouncer/Dockerfile")
     override = yaml.safe_load((ROOT / "docker/compose.pgbouncer.yaml").read_text())["services"]
     assert (ROOT / override["pgbouncer"]["build"]).is_dir()  # relative to compose.yaml
     assert "@pgbouncer:6432/" in override["api"]["environment"]["DATABASE_URL"]
