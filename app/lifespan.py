@@ -68,13 +68,11 @@ def build_lifespan(
         READINESS_PROBE.put(state, probe)
         METRICS.put(state, metrics)
         PASSWORD_HASHER.put(state, PasswordHasher(settings))
-        LOGIN_THROTTLE.put(
-            state,
-            LoginThrottle(
-                settings,
-                on_store_error=metrics.rate_limit_store_errors.inc if metrics else lambda: None,
-            ),
+        throttle = LoginThrottle(
+            settings,
+            on_store_error=metrics.rate_limit_store_errors.inc if metrics else lambda: None,
         )
+        LOGIN_THROTTLE.put(state, throttle)
         TOKEN_SERVICE.put(state, TokenService(settings, clock))
         CURSOR_CODEC.put(state, CursorCodec(settings.jwt_secret_key.get_secret_value().encode()))
         HTTP_CLIENT.put(state, http_client)
@@ -92,6 +90,7 @@ def build_lifespan(
         finally:
             stop_draining_hook()
             await deadlines.stop()
+            await throttle.close()
             await http_client.aclose()
             await engine.dispose()
             flush_sentry()

@@ -70,8 +70,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             allow_origins=settings.cors_allow_origins,
             allow_credentials=settings.cors_allow_credentials,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
-            expose_headers=[REQUEST_ID_HEADER],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, "Idempotent-Replayed", "Retry-After"],
         )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(

@@ -111,10 +111,10 @@ def create_test_app(settings: Settings | None = None, *, clock: Clock = utc_now)
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> ItemRead:
         """Creates an item as POST /api/v1/items does, then the worker dies before answering."""
-        item, replayed = await items_service.create(
+        item, replayed_status = await items_service.create(
             db, keyed, owner_id=caller.account_id, item=body, idempotency_key=idempotency_key
         )
-        if not replayed:
+        if replayed_status is None:
             os.kill(os.getpid(), signal.SIGKILL)
         response.headers["Idempotent-Replayed"] = "true"
         return item

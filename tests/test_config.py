@@ -341,6 +341,8 @@ def test_previous_signing_keys_are_a_list_and_as_strong_as_the_current_one(
 
     message = refusal(monkeypatch, **PRODUCTION, JWT_PREVIOUS_KEYS="too-short")
     assert named_variables(message) == {"JWT_PREVIOUS_KEYS"}
+    published = refusal(monkeypatch, **PRODUCTION, JWT_PREVIOUS_KEYS=DEVELOPMENT_JWT_SECRET_KEY)
+    assert named_variables(published) == {"JWT_PREVIOUS_KEYS"}
 
 
 def test_the_rate_limit_store_is_redis_outside_development_and_test(
@@ -353,8 +355,9 @@ def test_the_rate_limit_store_is_redis_outside_development_and_test(
     assert named_variables(refusal(monkeypatch, **without)) == {"RATE_LIMIT_STORAGE_URL"}
     memory = refusal(monkeypatch, **{**PRODUCTION, "RATE_LIMIT_STORAGE_URL": "memory://"})
     assert named_variables(memory) == {"RATE_LIMIT_STORAGE_URL"}
-    bad_limit = refusal(monkeypatch, **PRODUCTION, LOGIN_RATE_LIMIT="five a minute")
-    assert named_variables(bad_limit) == {"LOGIN_RATE_LIMIT"}
+    for bad in ("five a minute", "0/hour", "5/minute;100/day"):
+        bad_limit = refusal(monkeypatch, **PRODUCTION, LOGIN_RATE_LIMIT=bad)
+        assert named_variables(bad_limit) == {"LOGIN_RATE_LIMIT"}
 
 
 def test_lowercase_log_level_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ from tests.support.clients import app_client
 from tests.support.gunicorn import GunicornServer, free_port, production_env
 from tests.support.problems import assert_problem
 from tests.support.settings import FAST_PASSWORD_HASHING_ENV, make_settings
+from tests.support.tcp_proxy import TcpProxy
 
 TIGHT = {"login_rate_limit": "3/minute", "login_ip_rate_limit": "1000/minute"}
 
@@ -61,6 +62,15 @@ async def test_an_account_is_throttled_after_its_failures_without_computing_a_ha
     other = unique_email()
     await register(client, other)
     assert (await attempt(client, other, PASSWORD)).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_guesses_sent_in_parallel_are_counted_too(client: httpx.AsyncClient) -> None:
+    email = unique_email()
+    await register(client, email)
+    guesses = [attempt(client, email, f"guess {n}") for n in range(10)]
+    statuses = sorted(response.status_code for response in await asyncio.gather(*guesses))
+    assert statuses == [401] * 3 + [429] * 7  # only three ever reach the password check
 
 
 @pytest.mark.anyio
@@ -115,6 +125,29 @@ def test_limits_hold_across_two_workers_through_redis(database_url: str) -> None
     assert [r.status_code for r in responses] == [401] * 5 + [429] * 2
     assert '"event":"attempts throttled"' in lines
     assert email not in lines
+
+
+@pytest.mark.anyio
+async def test_a_store_that_stops_answering_costs_one_short_wait_then_none(
+    database_url: str,
+) -> None:
+    with TcpProxy("127.0.0.1", 6379) as proxy:
+        settings = make_settings(
+            database_url, rate_limit_storage_url=f"redis://127.0.0.1:{proxy.port}/15", **TIGHT
+        )
+        async with app_client(settings) as client:
+            email = unique_email()
+            await register(client, email)
+            assert (await attempt(client, email, PASSWORD)).status_code == 200  # store reached
+            proxy.cut()  # every byte dropped: calls hang rather than fail
+            seconds = []
+            for _ in range(4):
+                started = time.monotonic()
+                assert (await attempt(client, email, PASSWORD)).status_code == 200
+                seconds.append(time.monotonic() - started)
+
+    assert seconds[0] < 0.5 + 0.5  # one timed-out call, then the store is left alone
+    assert max(seconds[1:]) < 0.3
 
 
 @pytest.mark.anyio

@@ -121,7 +121,7 @@ class TokenService:
 
 def key_id(verifying_key: str) -> str:
     """The ``kid`` of a key: 16 hex digits of the SHA-256 of the secret or public key."""
-    return hashlib.sha256(verifying_key.strip().encode()).hexdigest()[:16]
+    return hashlib.sha256(verifying_key.encode()).hexdigest()[:16]
 
 
 def _timestamp(value: Any) -> datetime:

@@ -252,14 +252,18 @@ class AuthSettings(BaseSettings):
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:
-            limits.parse(value)
+            (limit,) = limits.parse_many(value)
         except ValueError:
-            raise ValueError("must read like '5/15minutes' or '100/hour'") from None
+            raise ValueError("must be one limit, like '5/15minutes' or '100/hour'") from None
+        if limit.amount < 1:
+            raise ValueError("must allow at least one attempt")
         return value
 
     @field_validator("jwt_secret_key")
     @classmethod
     def _strong_secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        # Surrounding whitespace (a trailing newline from a mounted file) is not the key.
+        value = SecretStr(value.get_secret_value().strip())
         if info.data.get("jwt_algorithm", "HS256") != "HS256":
             return value  # a PEM private key: its strength is the key type's, not its length
         if info.data.get("environment") not in LOCAL_ENVIRONMENTS:
@@ -285,7 +289,15 @@ class AuthSettings(BaseSettings):
                 raise ValueError("must be PEM public keys when JWT_ALGORITHM is RS256 or ES256")
             if symmetric and not local and len(key) < MIN_SECRET_LENGTH:
                 raise ValueError(f"must each be at least {MIN_SECRET_LENGTH} characters")
-        return value
+            if (
+                symmetric
+                and not local
+                and key in (DEVELOPMENT_JWT_SECRET_KEY, EXAMPLE_JWT_SECRET_KEY)
+            ):
+                raise ValueError("holds a published example value, which would verify forgeries")
+        # Stripped, as every key is: a trailing newline (a key mounted from a file) must
+        # not change the key, or its kid, between signing and verifying.
+        return [SecretStr(item.get_secret_value().strip()) for item in value]
 
     @field_validator("jwt_public_key", mode="before")
     @classmethod
@@ -297,7 +309,7 @@ class AuthSettings(BaseSettings):
     def _public_key_for_asymmetric(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None and info.data.get("jwt_algorithm", "HS256") != "HS256":
             raise ValueError("is required when JWT_ALGORITHM is RS256 or ES256")
-        return value
+        return value.strip() if value is not None else None
 
 
 class HttpSettings(BaseSettings):

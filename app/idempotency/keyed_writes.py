@@ -12,9 +12,10 @@ in one transaction, so a crash never leaves one without the other. A repeat:
   waited on).
 
 Keys are scoped to the caller and kept ``IDEMPOTENCY_TTL_HOURS``; each keyed request
-first deletes its caller's expired keys, so no separate job is needed. A route opts in
-by taking ``IdempotencyKeyHeader`` and running its write in
-``KeyedWrites.transaction`` (see ``app/items``).
+first deletes up to a hundred expired keys (anyone's, oldest first, by an index on
+``created_at``), so no separate job is needed. A route opts in by taking
+``IdempotencyKeyHeader``, running its write in ``KeyedWrites.transaction`` and
+answering a replay with the stored status (see ``app/items``).
 """
 
 import hashlib
@@ -25,7 +26,7 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import Depends, Header
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.errors import ProblemError
@@ -36,11 +37,17 @@ from app.idempotency.models import KEY_MAX_LENGTH, IdempotencyKey
 _keys = IdempotencyKey.__table__
 _mine = (_keys.c.owner_id == bindparam("owner"), _keys.c.key == bindparam("key"))
 _CLAIM = select(func.pg_try_advisory_xact_lock(func.hashtextextended(bindparam("scope"), 0)))
-_PRUNE = delete(IdempotencyKey).where(
-    _keys.c.owner_id == bindparam("owner"),
+# Up to a hundred expired keys of anyone, oldest first, skipping rows another
+# transaction holds: each keyed request cleans a little, and never waits to.
+_EXPIRED = (
+    select(_keys.c.owner_id, _keys.c.key)
     # make_interval(years, months, weeks, days, hours)
-    _keys.c.created_at < func.now() - func.make_interval(0, 0, 0, 0, bindparam("ttl_hours")),
+    .where(_keys.c.created_at < func.now() - func.make_interval(0, 0, 0, 0, bindparam("ttl_hours")))
+    .order_by(_keys.c.created_at)
+    .limit(100)
+    .with_for_update(skip_locked=True)
 )
+_PRUNE = delete(IdempotencyKey).where(tuple_(_keys.c.owner_id, _keys.c.key).in_(_EXPIRED))
 _FIND = select(_keys.c.fingerprint, _keys.c.status, _keys.c.body).where(*_mine)
 _RECORD = insert(IdempotencyKey)
 
@@ -109,7 +116,7 @@ class KeyedWrites:
             claimed = await connection.scalar(_CLAIM, {"scope": f"{owner_id}:{key}"})
             if not claimed:
                 raise IdempotencyKeyInUseError
-            await connection.execute(_PRUNE, {"owner": owner_id, "ttl_hours": self._ttl_hours})
+            await connection.execute(_PRUNE, {"ttl_hours": self._ttl_hours})
             earlier = (await connection.execute(_FIND, mine)).one_or_none()
             if earlier is not None:
                 if earlier.fingerprint != fingerprint:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, SmallInteger, String
+from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,6 +14,8 @@ KEY_MAX_LENGTH = 255
 
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
+    # Expired keys are found by age, whoever they belong to.
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
 
     # Keys are the caller's: two users may pick the same one.
     owner_id: Mapped[int] = mapped_column(

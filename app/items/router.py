@@ -28,10 +28,11 @@ async def create_item(
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> ItemRead:
-    item, replayed = await service.create(
+    item, replayed_status = await service.create(
         db, keyed, owner_id=caller.account_id, item=body, idempotency_key=idempotency_key
     )
-    if replayed:
+    if replayed_status is not None:
+        response.status_code = replayed_status
         response.headers["Idempotent-Replayed"] = "true"
     return item
 

@@ -26,8 +26,9 @@ async def create(
     owner_id: int,
     item: ItemCreate,
     idempotency_key: str | None,
-) -> tuple[ItemRead, bool]:
-    """The new item; with a repeated Idempotency-Key, the one made the first time (True)."""
+) -> tuple[ItemRead, int | None]:
+    """The new item, and None; with a repeated Idempotency-Key, the item made the first
+    time and the status it was answered with."""
     try:
         async with keyed.transaction(
             db,
@@ -37,13 +38,13 @@ async def create(
             body=item.model_dump_json(),
         ) as write:
             if write.replay is not None:
-                return ItemRead.model_validate(write.replay.body), True
+                return ItemRead.model_validate(write.replay.body), write.replay.status
             row = await repository.add(
                 write.connection, owner_id=owner_id, title=item.title, description=item.description
             )
             created = ItemRead.model_validate(row)
             await write.record(HTTPStatus.CREATED, created.model_dump(mode="json"))
-            return created, False
+            return created, None
     except IntegrityError as exc:
         # The owner's foreign key: the token is valid but its account no longer exists.
         if getattr(exc.orig, "sqlstate", None) == _FOREIGN_KEY_VIOLATION:

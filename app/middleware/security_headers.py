@@ -1,6 +1,7 @@
 """Response headers that keep browsers from misusing what the API returns.
 
-Every response says ``X-Content-Type-Options: nosniff`` (a JSON body is never run as a
+Every response of the app (the probes are answered before it) says
+``X-Content-Type-Options: nosniff`` (a JSON body is never run as a
 script or rendered as HTML) and ``Referrer-Policy: no-referrer``. Responses under the
 API prefix also forbid everything a page could do (``Content-Security-Policy:
 default-src 'none'; frame-ancestors 'none'``) and any caching (``Cache-Control:

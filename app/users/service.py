@@ -49,13 +49,12 @@ async def log_in(
 ) -> AccessToken:
     """A token for the account these credentials open; one error, in one time, for any miss.
 
-    Throttled before any hash is computed; a success clears the account's failures.
+    Throttled before any hash is computed; a success clears the account's count.
     """
     await throttle.check_log_in(email=email, client=client)
     user = await repository.get_by_email(db, email)
     valid, new_hash = await hasher.verify(password, user.password_hash if user else None)
     if user is None or not valid:
-        await throttle.failed_log_in(email=email)
         raise AuthenticationError("wrong email or password")
     await throttle.succeeded_log_in(email=email)
     if new_hash is not None:  # hashing parameters changed since this hash was made
