@@ -137,6 +137,16 @@ def _text_list(value: object) -> object:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _check_hs256_secret(secret: str, info: ValidationInfo) -> None:
+    """Outside development and test: long enough, and not a value published in this repo."""
+    if info.data.get("environment") in LOCAL_ENVIRONMENTS:
+        return
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+    if secret in (DEVELOPMENT_JWT_SECRET_KEY, EXAMPLE_JWT_SECRET_KEY):
+        raise ValueError("is a published example value, not a secret: generate one")
+
+
 def _required(value: object) -> object:
     """Refuses an unset secret that has no default outside development and test."""
     if _unset(value):
@@ -264,14 +274,9 @@ class AuthSettings(BaseSettings):
     def _strong_secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
         # Surrounding whitespace (a trailing newline from a mounted file) is not the key.
         value = SecretStr(value.get_secret_value().strip())
-        if info.data.get("jwt_algorithm", "HS256") != "HS256":
-            return value  # a PEM private key: its strength is the key type's, not its length
-        if info.data.get("environment") not in LOCAL_ENVIRONMENTS:
-            secret = value.get_secret_value()
-            if len(secret) < MIN_SECRET_LENGTH:
-                raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
-            if secret in (DEVELOPMENT_JWT_SECRET_KEY, EXAMPLE_JWT_SECRET_KEY):
-                raise ValueError("is a published example value, not a secret: generate one")
+        # A PEM private key's strength is the key type's, not its length.
+        if info.data.get("jwt_algorithm", "HS256") == "HS256":
+            _check_hs256_secret(value.get_secret_value(), info)
         return value
 
     @field_validator("jwt_previous_keys", mode="before")
@@ -282,22 +287,17 @@ class AuthSettings(BaseSettings):
     @field_validator("jwt_previous_keys")
     @classmethod
     def _usable_previous_keys(cls, value: list[SecretStr], info: ValidationInfo) -> list[SecretStr]:
-        symmetric = info.data.get("jwt_algorithm", "HS256") == "HS256"
-        local = info.data.get("environment") in LOCAL_ENVIRONMENTS
-        for key in (item.get_secret_value() for item in value):
-            if not symmetric and "-----BEGIN PUBLIC KEY-----" not in key:
-                raise ValueError("must be PEM public keys when JWT_ALGORITHM is RS256 or ES256")
-            if symmetric and not local and len(key) < MIN_SECRET_LENGTH:
-                raise ValueError(f"must each be at least {MIN_SECRET_LENGTH} characters")
-            if (
-                symmetric
-                and not local
-                and key in (DEVELOPMENT_JWT_SECRET_KEY, EXAMPLE_JWT_SECRET_KEY)
-            ):
-                raise ValueError("holds a published example value, which would verify forgeries")
         # Stripped, as every key is: a trailing newline (a key mounted from a file) must
         # not change the key, or its kid, between signing and verifying.
-        return [SecretStr(item.get_secret_value().strip()) for item in value]
+        keys = [item.get_secret_value().strip() for item in value]
+        symmetric = info.data.get("jwt_algorithm", "HS256") == "HS256"
+        for key in keys:
+            if symmetric:
+                # A retired secret still verifies: it must be as strong as a current one.
+                _check_hs256_secret(key, info)
+            elif "-----BEGIN PUBLIC KEY-----" not in key:
+                raise ValueError("must be PEM public keys when JWT_ALGORITHM is RS256 or ES256")
+        return [SecretStr(key) for key in keys]
 
     @field_validator("jwt_public_key", mode="before")
     @classmethod
