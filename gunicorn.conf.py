@@ -20,6 +20,9 @@ from app.ops.metrics_dir import prepare_metrics_dir  # noqa: E402
 from app.ops.server import (  # noqa: E402
     GunicornLogger,
     connection_budget,
+    memory_limit_mb,
+    password_hashing_mb,
+    resident_mb,
     usable_cpu_count,
     worker_count,
 )
@@ -68,9 +71,14 @@ def on_reload(_server: object) -> None:
 
 
 def when_ready(_server: object) -> None:
-    """Start collecting garbage, then log the resolved sizing once, where operators look."""
+    """Start collecting garbage, then log the resolved sizing and budgets once."""
     _collect_garbage_from_now_on()
     budget = connection_budget(settings, workers)
+    hashing_mb = password_hashing_mb(settings, workers)
+    # Each worker starts as a copy of this master, app imported: its size is a fair
+    # (if generous, as shared pages count in every copy) estimate of a worker's.
+    memory_mb = workers * resident_mb() + hashing_mb
+    limit_mb = memory_limit_mb(settings)
     log = structlog.get_logger("gunicorn.conf")
     log.info(
         "server ready",
@@ -81,6 +89,9 @@ def when_ready(_server: object) -> None:
         keepalive_s=keepalive,
         db_connection_budget=budget,
         db_max_connections=settings.db_max_connections,
+        hashing_memory_mb=hashing_mb,
+        memory_estimate_mb=memory_mb,
+        memory_limit_mb=limit_mb,
     )
     if budget > settings.db_max_connections:
         log.warning(
@@ -88,6 +99,14 @@ def when_ready(_server: object) -> None:
             "DB_POOL_SIZE or DB_MAX_OVERFLOW",
             db_connection_budget=budget,
             db_max_connections=settings.db_max_connections,
+        )
+    if limit_mb is not None and memory_mb > limit_mb:
+        log.warning(
+            "workers and password hashing can outgrow the memory limit; lower "
+            "WEB_CONCURRENCY, PASSWORD_HASH_CONCURRENCY or PASSWORD_HASH_MEMORY_KIB",
+            memory_estimate_mb=memory_mb,
+            hashing_memory_mb=hashing_mb,
+            memory_limit_mb=limit_mb,
         )
 
 

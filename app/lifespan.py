@@ -67,7 +67,8 @@ def build_lifespan(
         DATABASE.put(state, database)
         READINESS_PROBE.put(state, probe)
         METRICS.put(state, metrics)
-        PASSWORD_HASHER.put(state, PasswordHasher(settings))
+        hasher = PasswordHasher(settings)
+        PASSWORD_HASHER.put(state, hasher)
         throttle = LoginThrottle(
             settings,
             on_store_error=metrics.rate_limit_store_errors.inc if metrics else lambda: None,
@@ -91,6 +92,7 @@ def build_lifespan(
             stop_draining_hook()
             await deadlines.stop()
             await throttle.close()
+            hasher.close()
             await http_client.aclose()
             await engine.dispose()
             flush_sentry()

@@ -36,7 +36,13 @@ def parsed_lines(server: GunicornServer) -> list[dict[str, object]]:
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[GunicornServer]:
     with GunicornServer(
-        server_env(database_url, DB_MAX_CONNECTIONS="10", SLOW_REQUEST_MS="500"),
+        server_env(
+            database_url,
+            DB_MAX_CONNECTIONS="10",
+            SLOW_REQUEST_MS="500",
+            PASSWORD_HASH_CONCURRENCY="3",
+            MEMORY_LIMIT_MB="100",
+        ),
         app=TEST_APP,
     ) as running:
         yield running
@@ -133,7 +139,7 @@ def test_probe_requests_are_not_logged_at_info(server: GunicornServer) -> None:
     assert not {"probe-quiet-1", "probe-quiet-2"} & ids
 
 
-def test_boot_lines_report_sizing_and_warn_about_the_connection_budget(
+def test_boot_lines_report_sizing_and_warn_about_the_connection_and_memory_budgets(
     server: GunicornServer,
 ) -> None:
     lines = parsed_lines(server)
@@ -141,9 +147,16 @@ def test_boot_lines_report_sizing_and_warn_about_the_connection_budget(
     assert boot["workers"] == 2
     assert boot["db_connection_budget"] == 2 * (5 + 5)
     assert boot["graceful_timeout_s"] == 40
-    warning = next(line for line in lines if line["level"] == "warning")
-    assert "DB_MAX_CONNECTIONS" in str(warning["event"])
-    assert (warning["db_connection_budget"], warning["db_max_connections"]) == (20, 10)
+    assert boot["hashing_memory_mb"] == 2 * 3 * 64  # workers x slots x 64 MiB per hash
+    assert boot["memory_limit_mb"] == 100
+    assert isinstance(boot["memory_estimate_mb"], int)
+    assert boot["memory_estimate_mb"] > 384  # the workers themselves count too
+    warnings = {str(line["event"]): line for line in lines if line["level"] == "warning"}
+    connections = next(line for event, line in warnings.items() if "DB_MAX_CONNECTIONS" in event)
+    assert (connections["db_connection_budget"], connections["db_max_connections"]) == (20, 10)
+    memory = next(line for event, line in warnings.items() if "memory limit" in event)
+    assert memory["memory_limit_mb"] == 100
+    assert memory["memory_estimate_mb"] == boot["memory_estimate_mb"]
 
 
 def test_sigterm_lets_in_flight_request_finish_and_exits_zero(database_url: str) -> None:

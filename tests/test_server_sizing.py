@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from app.core.config import Settings
-from app.ops.server import _cgroup_cpu_limit, connection_budget, usable_cpu_count, worker_count
+from app.ops.server import (
+    _cgroup_cpu_limit,
+    connection_budget,
+    memory_limit_mb,
+    password_hashing_mb,
+    usable_cpu_count,
+    worker_count,
+)
 from tests.support.gunicorn import GUNICORN
 from tests.support.paths import ROOT
 
@@ -175,3 +182,31 @@ def test_gunicorn_defaults_to_two_workers_per_usable_cpu_plus_one() -> None:
 
 def test_gunicorn_uses_web_concurrency_when_set() -> None:
     assert printed_workers(WEB_CONCURRENCY="3") == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "expected"),
+    [
+        ("memory.max", "805306368\n", 768),
+        ("memory.max", "max\n", None),
+        ("memory/memory.limit_in_bytes", "536870912\n", 512),
+        ("memory/memory.limit_in_bytes", "9223372036854771712\n", None),  # v1's "no limit"
+    ],
+)
+def test_memory_limit_is_the_cgroups_when_not_configured(
+    tmp_path: Path, path: str, content: str, expected: int | None
+) -> None:
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text(content)
+    assert memory_limit_mb(settings_for(), tmp_path) == expected
+    configured = settings_for(memory_limit_mb=300)
+    assert memory_limit_mb(configured, tmp_path) == 300
+
+
+def test_no_cgroup_memory_files_means_no_known_limit(tmp_path: Path) -> None:
+    assert memory_limit_mb(settings_for(), tmp_path) is None
+
+
+def test_password_hashing_memory_is_every_slot_of_every_worker_busy() -> None:
+    settings = settings_for(password_hash_memory_kib=65536, password_hash_concurrency=2)
+    assert password_hashing_mb(settings, workers=5) == 5 * 2 * 64

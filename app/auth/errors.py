@@ -1,4 +1,4 @@
-"""Authentication's errors: unusable credentials (401) and too many attempts (429).
+"""Authentication's errors: bad credentials (401), too many attempts (429), busy (503).
 
 An ``AuthenticationError``'s message is the reason (``expired``, ``bad signature``...)
 and goes to the log line ``authentication failed``; the client only learns that it
@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import ClassVar
 
-from app.core.errors import ProblemError
+from app.core.errors import ProblemError, RetryLaterError
 
 
 class AuthenticationError(ProblemError):
@@ -19,15 +19,16 @@ class AuthenticationError(ProblemError):
     log_event = "authentication failed"
 
 
-class TooManyAttemptsError(ProblemError):
+class TooManyAttemptsError(RetryLaterError):
     """Over a log-in or registration limit: retry after the window lets one more in."""
 
     status = HTTPStatus.TOO_MANY_REQUESTS
     detail = "Too many attempts. Retry later."
 
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(retry_after_seconds)
-        self.retry_after_seconds = retry_after_seconds
 
-    def response_headers(self) -> Mapping[str, str]:
-        return {"Retry-After": str(self.retry_after_seconds)}
+class HashingBusyError(RetryLaterError):
+    """Every password-hashing slot stayed busy for ``PASSWORD_HASH_WAIT_SECONDS``."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    detail = "Too many log-ins in progress. Retry later."
+    log_event = "password hashing busy"

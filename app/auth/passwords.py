@@ -1,25 +1,58 @@
 """Password hashing with Argon2id, configured from settings.
 
-Hashing is deliberately slow, so it runs in a worker thread and never blocks the event
-loop; the parameters come from ``PASSWORD_HASH_*``, and a hash made with older ones is
-replaced at the next successful log-in.
+Hashing is deliberately slow and memory-hungry (``PASSWORD_HASH_MEMORY_KIB`` each), so
+it is the cheapest way to knock a service over: a flood of log-ins ran 80 hashes at
+once in two workers (1.5 GiB), starved every other request of CPU and failed the
+readiness probe. Here a worker hashes in threads of its own, at most
+``PASSWORD_HASH_CONCURRENCY`` at a time, so its hashing memory has a ceiling; a log-in
+waits at most ``PASSWORD_HASH_WAIT_SECONDS`` for a slot and is then refused with a 503
+and ``Retry-After``. The threads run at a lower CPU priority than the event loop, so
+while hashes queue up, everyone else's requests (and the probes) still get the CPU.
+
+No database connection is held while a hash is computed: the use cases read, let the
+connection go back to the pool, hash, and only then write. A hash made with older
+parameters is replaced at the next successful log-in.
 """
 
+import asyncio
 import base64
+import math
 import os
-from typing import Annotated
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, TypeVar
 
-from anyio import to_thread
 from fastapi import Depends
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from app.auth.errors import HashingBusyError
 from app.core.config import Settings
 from app.core.resources import Resource
+
+# Niceness of the hashing threads (0 normal, 19 lowest). At 10, a thread that wants
+# the CPU while an event loop does gets about a tenth of it: hashing slows down under
+# load, requests do not.
+_HASHING_NICENESS = 19
+
+T = TypeVar("T")
+
+
+def _lower_priority() -> None:
+    """Runs in each hashing thread as it starts; on Linux, niceness is per thread."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _HASHING_NICENESS)
 
 
 class PasswordHasher:
     def __init__(self, settings: Settings) -> None:
+        concurrency = settings.password_hash_concurrency
+        self._threads = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="password-hash", initializer=_lower_priority
+        )
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wait_seconds = settings.password_hash_wait_seconds
+        self._retry_after = math.ceil(settings.password_hash_wait_seconds)
         self._hash = PasswordHash(
             (
                 Argon2Hasher(
@@ -34,7 +67,7 @@ class PasswordHasher:
         self._decoy = _decoy_hash(settings)
 
     async def hash(self, password: str) -> str:
-        return await to_thread.run_sync(self._hash.hash, password)
+        return await self._in_slot(lambda: self._hash.hash(password))
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
         """Whether the password matches, and a new hash when the stored one is outdated.
@@ -42,9 +75,29 @@ class PasswordHasher:
         ``password_hash=None`` (no such account) still pays for a full verification.
         """
         if password_hash is None:
-            await to_thread.run_sync(self._hash.verify, password, self._decoy)
+            await self._in_slot(lambda: self._hash.verify(password, self._decoy))
             return False, None
-        return await to_thread.run_sync(self._hash.verify_and_update, password, password_hash)
+        return await self._in_slot(lambda: self._hash.verify_and_update(password, password_hash))
+
+    async def _in_slot(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in a hashing thread once a slot is free; HashingBusyError if none is.
+
+        The slot is given back when the thread is done, not when the caller stops
+        waiting: a request cancelled mid-hash (its deadline, a client gone) must not let
+        another hash start beside the one still running.
+        """
+        try:
+            async with asyncio.timeout(self._wait_seconds):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise HashingBusyError(self._retry_after) from None
+        running = asyncio.get_running_loop().run_in_executor(self._threads, work)
+        running.add_done_callback(lambda _: self._slots.release())
+        return await asyncio.shield(running)
+
+    def close(self) -> None:
+        """Stop the threads once the hashes they run are done (at worker shutdown)."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
 
 def _decoy_hash(settings: Settings) -> str:

@@ -226,6 +226,8 @@ class AuthSettings(BaseSettings):
     password_hash_time_cost: int = Field(default=3, ge=1, le=20)
     password_hash_memory_kib: int = Field(default=65536, ge=8192, le=1048576)
     password_hash_parallelism: int = Field(default=4, ge=1, le=16)
+    password_hash_concurrency: int = Field(default=1, ge=1, le=64)
+    password_hash_wait_seconds: float = Field(default=2.0, gt=0, le=60)
     # Where attempts are counted: redis:// or rediss:// (memory:// counts per process).
     rate_limit_storage_url: SecretStr
     login_rate_limit: str = "5/15minutes"
@@ -411,6 +413,7 @@ class ServerSettings(BaseSettings):
     gunicorn_keepalive: int = Field(default=5, ge=1)
     shutdown_drain_seconds: float = Field(default=5.0, ge=0, le=300)
     forwarded_allow_ips: str = "127.0.0.1,::1"
+    memory_limit_mb: int | None = Field(default=None, ge=64)
 
     @field_validator("bind", mode="before")
     @classmethod

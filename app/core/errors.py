@@ -43,6 +43,17 @@ class ProblemError(Exception):
         return self.headers
 
 
+class RetryLaterError(ProblemError):
+    """Refused for now (a limit, a busy resource): ``Retry-After`` says when to try again."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds
+
+    def response_headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
 class NotFoundError(ProblemError):
     """The resource does not exist, or is not the caller's (the two are not told apart)."""
 
@@ -90,7 +101,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "Validation error"),
         (429, "Too many attempts; retry after Retry-After seconds"),
         (500, "Unexpected error"),
-        (503, "Database unavailable or too slow; retry after Retry-After seconds"),
+        (503, "Database or password hashing unavailable; retry after Retry-After seconds"),
         (504, "Not finished by the request deadline"),
     ]
 }
