@@ -64,6 +64,12 @@ class _PeakRss:
         self._thread.join()
 
 
+def _another_user(base_url: str, path: str, headers: dict[str, str]) -> SteadyLoad:
+    """Someone reading steadily (about 150 reads a second), paced so that alone they leave
+    the CPU mostly idle: their latency then measures what the flood costs others."""
+    return SteadyLoad(base_url, path, clients=3, headers=headers, pause=0.02)
+
+
 def _p99(seconds: list[float]) -> float:
     ordered = sorted(seconds)
     return ordered[int(len(ordered) * 0.99)]
@@ -87,7 +93,7 @@ def test_a_login_flood_leaves_readiness_memory_and_other_users_alone(
     env = production_env(database_url, WEB_CONCURRENCY=str(WORKERS))
     with GunicornServer(env) as server:
         path, headers = an_item_to_read(server.base_url)
-        with SteadyLoad(server.base_url, path, clients=2, headers=headers) as quiet:
+        with _another_user(server.base_url, path, headers) as quiet:
             time.sleep(3)
         unloaded_p99 = _p99([o.seconds for o in quiet.outcomes if o.status == 200])
         baseline = {pid: _rss_mib(pid) for pid in server.worker_pids()}
@@ -95,8 +101,8 @@ def test_a_login_flood_leaves_readiness_memory_and_other_users_alone(
         flood = [wrk, "-t1", f"-c{FLOOD_CONNECTIONS}", f"-d{FLOOD_SECONDS}s", "--timeout", "30s"]
         with (
             _PeakRss(server.worker_pids()) as rss,
-            SteadyLoad(server.base_url, path, clients=2, headers=headers) as reader,
-            SteadyLoad(server.base_url, "/ready", clients=1) as readiness,
+            _another_user(server.base_url, path, headers) as reader,
+            SteadyLoad(server.base_url, "/ready", clients=1, pause=0.1) as readiness,
         ):
             time.sleep(1)  # the flood starts with both already running
             subprocess.run(

@@ -21,7 +21,10 @@ class Outcome:
 
 @dataclass(slots=True)
 class SteadyLoad:
-    """``clients`` loops sending ``GET path`` back to back, in a thread, until stopped."""
+    """``clients`` loops sending ``GET path``, in a thread, until stopped.
+
+    Back to back, or ``pause`` seconds apart: a probe polls, it does not hammer.
+    """
 
     base_url: str
     path: str
@@ -29,6 +32,7 @@ class SteadyLoad:
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 30
     keep_alive: bool = True
+    pause: float = 0
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -69,6 +73,8 @@ class SteadyLoad:
             else:
                 outcome = Outcome(started, time.monotonic() - started, response.status_code)
             self.outcomes.append(outcome)
+            if self.pause:
+                await asyncio.sleep(self.pause)
 
     def between(self, start: float, end: float) -> list[Outcome]:
         return [o for o in self.outcomes if start <= o.started < end]
