@@ -1,13 +1,17 @@
 """Password hashing is bounded: a few slots per worker, a bounded wait, then a 503.
 
 Real Argon2 throughout, at a cost high enough (tenths of a second) that hashes overlap.
+Also: a password is compared in NFC, and an unknown account costs the same
+verifications as a wrong password, in whichever form it came.
 """
 
 import asyncio
 import os
 import threading
+import unicodedata
 
 import pytest
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.auth.errors import HashingBusyError
 from app.auth.passwords import PasswordHasher
@@ -85,3 +89,35 @@ async def test_registration_waits_for_a_slot_too(database_url: str) -> None:
     busy = next(r for r in responses if r.status_code == 503)
     assert_problem(busy, 503)
     assert busy.headers["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize(
+    "wrong_password",
+    ["not the password", unicodedata.normalize("NFD", "pas le mot de passe, hélas")],
+    ids=["already-nfc", "nfd"],
+)
+async def test_an_unknown_account_costs_the_verifications_of_a_wrong_password(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, wrong_password: str
+) -> None:
+    """What is verified, and how often, is the same with or without an account."""
+    verified: list[str] = []
+    real_verify = Argon2Hasher.verify
+
+    def counting_verify(self: Argon2Hasher, password: str | bytes, hash: str | bytes) -> bool:
+        verified.append(str(password))
+        return real_verify(self, password, hash)
+
+    hasher = PasswordHasher(make_settings(database_url))
+    try:
+        stored = await hasher.hash("the right password")
+        monkeypatch.setattr(Argon2Hasher, "verify", counting_verify)
+        assert await hasher.verify(wrong_password, stored) == (False, None)
+        for_an_account = verified.copy()
+        verified.clear()
+        assert await hasher.verify(wrong_password, None) == (False, None)
+    finally:
+        hasher.close()
+    nfc = unicodedata.normalize("NFC", wrong_password)
+    # The NFC form, then (only if it differs) the password as sent, for old hashes of it.
+    assert for_an_account == list(dict.fromkeys([nfc, wrong_password]))
+    assert verified == for_an_account

@@ -12,13 +12,17 @@ hash made with old Argon2 parameters is upgraded on the next successful log-in.
 import asyncio
 import statistics
 import time
+import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from uuid import uuid4
 
 import httpx
 import jwt
 import pytest
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 from app.auth.tokens import key_id
 from app.core.config import Settings
@@ -33,7 +37,7 @@ from tests.support.accounts import (
     unique_email,
 )
 from tests.support.clients import FrozenClock, app_client
-from tests.support.database import fetch_column
+from tests.support.database import execute, fetch_column
 from tests.support.problems import assert_problem
 from tests.support.settings import make_settings
 
@@ -46,6 +50,18 @@ def assert_unauthorized(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+class Forgery(TypedDict, total=False):
+    key: str
+    audience: str
+    issuer: str
+
+
+class Timing(TypedDict, total=False):
+    issued_ago: timedelta
+    valid_from_ago: timedelta
+    expires_in: timedelta
+
+
 def forged_token(
     settings: Settings,
     subject: str,
@@ -54,16 +70,20 @@ def forged_token(
     audience: str | None = None,
     issuer: str | None = None,
     kid: str | None = None,
+    issued_ago: timedelta = timedelta(0),
+    valid_from_ago: timedelta = timedelta(0),
+    expires_in: timedelta = timedelta(minutes=30),
 ) -> str:
-    """A token with every required claim, signed, scoped and named as the caller chooses."""
+    """A token with every required claim, signed, scoped, named and timed as the caller
+    chooses: issued ``issued_ago``, valid from ``valid_from_ago`` until ``expires_in``."""
     now = datetime.now(UTC)
     claims = {
         "sub": subject,
         "iss": issuer or settings.jwt_issuer,
         "aud": audience or settings.jwt_audience,
-        "iat": now,
-        "nbf": now,
-        "exp": now + timedelta(minutes=30),
+        "iat": now - issued_ago,
+        "nbf": now - valid_from_ago,
+        "exp": now + expires_in,
     }
     signing_key = key or settings.jwt_secret_key.get_secret_value()
     headers = {"kid": kid} if kid else None
@@ -161,6 +181,90 @@ async def test_concurrent_registrations_of_one_email_create_one_account(
     assert count == [1]
 
 
+# One account per address, however it is spelled
+
+
+def fullwidth(text: str) -> str:
+    """``text`` in fullwidth forms (U+FF41 for ``a``), which NFKC maps back."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+SPELLINGS = {
+    "surrounding spaces": lambda email: f"  {email}\t",
+    "upper case": str.upper,
+    "fullwidth": fullwidth,
+}
+
+
+@pytest.mark.parametrize("spell", SPELLINGS.values(), ids=SPELLINGS.keys())
+async def test_every_spelling_of_an_email_is_one_account(
+    client: httpx.AsyncClient, spell: Callable[[str], str]
+) -> None:
+    for registered_as, logged_in_as in ((str, spell), (spell, str)):
+        email = unique_email()
+        user = await register(client, registered_as(email))
+        assert user["email"] == email  # stored in the canonical form
+        token = await log_in(client, logged_in_as(email))
+        assert (await client.get(ME, headers=bearer(token))).json() == user
+        taken = {"email": logged_in_as(email), "password": PASSWORD}
+        assert_problem(await client.post(USERS, json=taken), 409)
+
+
+@pytest.mark.parametrize("registered_as", ["unicode", "punycode"])
+async def test_an_idn_domain_in_unicode_or_punycode_is_one_account(
+    client: httpx.AsyncClient, registered_as: str
+) -> None:
+    local = f"idn-{uuid4().hex}"
+    spellings = {"unicode": f"{local}@bücher.example", "punycode": f"{local}@xn--bcher-kva.example"}
+    other = spellings["punycode" if registered_as == "unicode" else "unicode"]
+    user = await register(client, spellings[registered_as])
+    assert user["email"] == spellings["unicode"]  # the canonical form keeps the domain in Unicode
+    token = await log_in(client, other)
+    assert (await client.get(ME, headers=bearer(token))).json() == user
+    assert_problem(await client.post(USERS, json={"email": other, "password": PASSWORD}), 409)
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "\u0430lice-{n}@example.com",  # a Cyrillic a in a Latin local part
+        "alice-{n}@ex\u0430mple.com",  # and in a domain label
+        "\u03bfscar-{n}@example.com",  # a Greek omicron
+        "\u13aa\u13b3\u13a1-{n}@example.com",  # Cherokee, a script of limited use
+    ],
+    ids=["cyrillic-in-local-part", "cyrillic-in-domain", "greek-in-local-part", "cherokee"],
+)
+async def test_look_alike_addresses_are_refused_at_registration(
+    client: httpx.AsyncClient, database_url: str, look_alike: str
+) -> None:
+    number = uuid4().int % 10**12
+    response = await client.post(
+        USERS, json={"email": look_alike.format(n=number), "password": PASSWORD}
+    )
+    body = assert_problem(response, 422)
+    assert ["body", "email"] in [error["location"] for error in body["errors"]]
+    query = "SELECT count(*) FROM users WHERE email LIKE :pattern"
+    assert await fetch_column(database_url, query, pattern=f"%-{number}@%") == [0]
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "たなかtanaka-{n}@例え.jp",  # Hiragana with Latin, and Han with Hiragana
+        "алиса{n}@пример.рф",  # Cyrillic throughout
+        "jürgen-{n}@bücher.example",  # Latin with diacritics
+    ],
+    ids=["japanese-and-latin", "cyrillic", "latin"],
+)
+async def test_addresses_in_one_script_or_an_allowed_mixture_are_accounts(
+    client: httpx.AsyncClient, email: str
+) -> None:
+    address = email.format(n=uuid4().int % 10**12)
+    user = await register(client, address)
+    assert user["email"] == address
+    assert (await client.get(ME, headers=bearer(await log_in(client, address)))).json() == user
+
+
 # Log-in
 
 
@@ -193,16 +297,20 @@ async def test_wrong_password_and_unknown_email_are_the_same_401(
 ) -> None:
     email = unique_email()
     await register(client, email)
-    wrong_password = await client.post(TOKEN, data={"username": email, "password": "nope-nope"})
-    unknown_email = await client.post(
-        TOKEN, data={"username": unique_email("ghost"), "password": PASSWORD}
-    )
-    first, second = assert_unauthorized(wrong_password), assert_unauthorized(unknown_email)
-    assert first["request_id"] != second["request_id"]
-    for body in (first, second):
-        del body["request_id"]
-    assert first == second
-    assert wrong_password.headers["WWW-Authenticate"] == unknown_email.headers["WWW-Authenticate"]
+    attempts = [
+        (email, "nope-nope"),  # a wrong password
+        (unique_email("ghost"), PASSWORD),  # an unknown email
+        (email.replace("example", "\u0435xample"), PASSWORD),  # a look-alike: no address at all
+        ("not an address", PASSWORD),
+    ]
+    responses = [
+        await client.post(TOKEN, data={"username": username, "password": password})
+        for username, password in attempts
+    ]
+    bodies = [assert_unauthorized(response) for response in responses]
+    assert len({body.pop("request_id") for body in bodies}) == len(bodies)
+    assert all(body == bodies[0] for body in bodies)
+    assert {response.headers["WWW-Authenticate"] for response in responses} == {"Bearer"}
 
 
 async def test_wrong_password_and_unknown_email_take_similar_time(
@@ -266,7 +374,7 @@ async def test_me_with_a_malformed_token_is_401(
     ids=["another-secret", "another-audience", "another-issuer"],
 )
 async def test_me_with_a_wrongly_signed_or_scoped_token_is_401(
-    client: httpx.AsyncClient, settings: Settings, forgery: dict[str, str]
+    client: httpx.AsyncClient, settings: Settings, forgery: Forgery
 ) -> None:
     user = await register(client, unique_email())
     token = forged_token(settings, str(user["id"]), **forgery)
@@ -296,6 +404,33 @@ async def test_correctly_signed_token_with_absurd_expiry_is_401(
     }
     token = jwt.encode(claims, settings.jwt_secret_key.get_secret_value(), algorithm="HS256")
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
+
+
+@pytest.mark.parametrize(
+    "timing",
+    [
+        {"expires_in": datetime(2200, 1, 1, tzinfo=UTC) - datetime.now(UTC)},
+        {"expires_in": timedelta(minutes=30, seconds=31)},  # just past lifetime plus leeway
+        {"issued_ago": timedelta(days=1), "expires_in": timedelta(minutes=10)},
+        {"valid_from_ago": timedelta(days=1), "expires_in": timedelta(minutes=10)},
+    ],
+    ids=["expires-in-2200", "just-too-long", "issued-long-before", "valid-long-before"],
+)
+async def test_correctly_signed_token_living_longer_than_the_lifetime_is_401(
+    client: httpx.AsyncClient, settings: Settings, timing: Timing
+) -> None:
+    """Tokens live ACCESS_TOKEN_EXPIRE_MINUTES (30) plus JWT_LEEWAY_SECONDS (30) at most."""
+    user = await register(client, unique_email())
+    token = forged_token(settings, str(user["id"]), **timing)
+    assert_unauthorized(await client.get(ME, headers=bearer(token)))
+
+
+async def test_correctly_signed_token_of_the_longest_lifetime_is_accepted(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    user = await register(client, unique_email())
+    token = forged_token(settings, str(user["id"]), expires_in=timedelta(minutes=30, seconds=30))
+    assert (await client.get(ME, headers=bearer(token))).json() == user
 
 
 async def test_forged_token_builder_is_accepted_with_the_right_key(
@@ -391,3 +526,63 @@ async def test_log_in_upgrades_a_hash_made_with_older_parameters(database_url: s
 
         wrong = await client.post(TOKEN, data={"username": email, "password": "not-it-at-all"})
         assert_unauthorized(wrong)
+
+
+# Passwords are compared in NFC
+
+NFC_PASSWORD = unicodedata.normalize("NFC", "crème brûlée à l'été")
+NFD_PASSWORD = unicodedata.normalize("NFD", NFC_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("registered_with", "logged_in_with"),
+    [(NFC_PASSWORD, NFD_PASSWORD), (NFD_PASSWORD, NFC_PASSWORD)],
+    ids=["nfc-then-nfd", "nfd-then-nfc"],
+)
+async def test_a_password_opens_its_account_in_either_normalisation_form(
+    client: httpx.AsyncClient, registered_with: str, logged_in_with: str
+) -> None:
+    assert NFC_PASSWORD != NFD_PASSWORD
+    email = unique_email()
+    user = await register(client, email, registered_with)
+    token = await log_in(client, email, logged_in_with)
+    assert (await client.get(ME, headers=bearer(token))).json() == user
+
+
+async def test_a_hash_made_from_an_unnormalised_password_opens_and_is_replaced(
+    client: httpx.AsyncClient, settings: Settings, database_url: str
+) -> None:
+    """An account from before passwords were normalised: its hash is of the NFD password
+    as sent, and its email in the spelling registration kept then (capitals and all)."""
+    argon2 = PasswordHash(
+        (
+            Argon2Hasher(
+                time_cost=settings.password_hash_time_cost,
+                memory_cost=settings.password_hash_memory_kib,
+                parallelism=settings.password_hash_parallelism,
+            ),
+        )
+    )
+    email = unique_email("Legacy")
+    await execute(
+        database_url,
+        "INSERT INTO users (email, password_hash) VALUES (:email, :hash)",
+        email=email,
+        hash=argon2.hash(NFD_PASSWORD),
+    )
+    [user_id] = await fetch_column(database_url, "SELECT id FROM users WHERE email = :e", e=email)
+    query = "SELECT password_hash FROM users WHERE id = :id"
+    # Until then only what was hashed opens it: the NFC form was never hashed.
+    assert_unauthorized(
+        await client.post(TOKEN, data={"username": email, "password": NFC_PASSWORD})
+    )
+
+    token = await log_in(client, email.lower(), NFD_PASSWORD)
+    assert (await client.get(ME, headers=bearer(token))).json()["id"] == user_id
+    [replaced] = await fetch_column(database_url, query, id=user_id)
+    assert argon2.verify(NFC_PASSWORD, replaced)  # a hash of the NFC form now
+    assert not argon2.verify(NFD_PASSWORD, replaced)
+
+    await log_in(client, email, NFC_PASSWORD)  # either form opens it from now on
+    await log_in(client, email, NFD_PASSWORD)
+    assert await fetch_column(database_url, query, id=user_id) == [replaced]  # no further rehash

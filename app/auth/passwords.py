@@ -11,7 +11,8 @@ while hashes queue up, everyone else's requests (and the probes) still get the C
 
 No database connection is held while a hash is computed: the use cases read, let the
 connection go back to the pool, hash, and only then write. A hash made with older
-parameters is replaced at the next successful log-in.
+parameters is replaced at the next successful log-in, and so is one made from a
+password that was not in NFC: passwords are hashed and verified in their NFC form.
 """
 
 import asyncio
@@ -19,6 +20,7 @@ import base64
 import math
 import os
 import threading
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, TypeVar
@@ -67,17 +69,36 @@ class PasswordHasher:
         self._decoy = _decoy_hash(settings)
 
     async def hash(self, password: str) -> str:
-        return await self._in_slot(lambda: self._hash.hash(password))
+        normalised = _normalised(password)
+        return await self._in_slot(lambda: self._hash.hash(normalised))
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
         """Whether the password matches, and a new hash when the stored one is outdated.
 
-        ``password_hash=None`` (no such account) still pays for a full verification.
+        ``password_hash=None`` (no such account) checks the same candidates against the
+        decoy, so it pays for exactly the verifications a wrong password would.
         """
+        normalised = _normalised(password)
+        raw = password if password != normalised else None
         if password_hash is None:
-            await self._in_slot(lambda: self._hash.verify(password, self._decoy))
+            await self._in_slot(lambda: self._check(normalised, raw, self._decoy))
             return False, None
-        return await self._in_slot(lambda: self._hash.verify_and_update(password, password_hash))
+        return await self._in_slot(lambda: self._check(normalised, raw, password_hash))
+
+    def _check(
+        self, normalised: str, raw: str | None, password_hash: str
+    ) -> tuple[bool, str | None]:
+        """Verify the NFC form, then (if it differs and failed) the password as sent.
+
+        Hashes made before passwords were normalised hashed what the client sent; such
+        a hash that only the raw form opens is replaced by a hash of the NFC form.
+        """
+        valid, new_hash = self._hash.verify_and_update(normalised, password_hash)
+        if valid or raw is None:
+            return valid, new_hash
+        if self._hash.verify(raw, password_hash):
+            return True, self._hash.hash(normalised)
+        return False, None
 
     async def _in_slot(self, work: Callable[[], T]) -> T:
         """Run ``work`` in a hashing thread once a slot is free; HashingBusyError if none is.
@@ -98,6 +119,12 @@ class PasswordHasher:
     def close(self) -> None:
         """Stop the threads once the hashes they run are done (at worker shutdown)."""
         self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _normalised(password: str) -> str:
+    """NFC (RFC 8265's OpaqueString): ``é`` typed as one code point or as ``e`` and an
+    accent is one password, whichever a keyboard, an OS or a password manager sends."""
+    return unicodedata.normalize("NFC", password)
 
 
 def _decoy_hash(settings: Settings) -> str:

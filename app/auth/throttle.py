@@ -6,7 +6,7 @@ sent in parallel count too): log-in attempts per account (``LOGIN_RATE_LIMIT``) 
 per client address (``LOGIN_IP_RATE_LIMIT``, IPv6 per /64), registrations per address
 (``REGISTER_RATE_LIMIT``), in the ``limits`` library's syntax (``5/15minutes``). Over
 a limit the answer is a 429 with ``Retry-After``. A successful log-in clears its
-account's count. Accounts are counted under an HMAC of the normalised email, so the
+account's count. Accounts are counted under an HMAC of the canonical email, so the
 store never holds an address, nor a hash a list of emails could be matched against.
 
 The store is Redis (``RATE_LIMIT_STORAGE_URL``); ``memory://`` counts per process and
@@ -101,8 +101,8 @@ class LoginThrottle:
             await self._pool.disconnect()
 
     def _account_key(self, email: str) -> str:
-        normalised = email.strip().lower().encode()
-        return hmac.new(self._account_secret, normalised, hashlib.sha256).hexdigest()
+        """The caller passes the canonical email, so every spelling of one counts once."""
+        return hmac.new(self._account_secret, email.encode(), hashlib.sha256).hexdigest()
 
     async def _hit(self, limit: RateLimitItem, kind: str, key: str, per: str) -> None:
         allowed = await self._store(self._limiter.hit(limit, kind, key))

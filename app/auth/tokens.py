@@ -2,7 +2,9 @@
 
 Each token is checked for its signature (the configured algorithm only), issuer,
 audience and every required claim, and its ``exp``/``nbf`` against an injected clock
-(so expiry is testable without sleeping), with ``JWT_LEEWAY_SECONDS`` of skew.
+(so expiry is testable without sleeping), with ``JWT_LEEWAY_SECONDS`` of skew. Its
+lifetime, ``exp`` less ``iat`` and less ``nbf``, may not exceed
+``ACCESS_TOKEN_EXPIRE_MINUTES`` plus that leeway.
 
 Keys rotate without logging anyone out: a token names the key that signed it in its
 ``kid`` header, and ``JWT_PREVIOUS_KEYS`` still verify the tokens of keys retired from
@@ -49,6 +51,7 @@ class TokenService:
         self._audience = settings.jwt_audience
         self._lifetime = timedelta(minutes=settings.access_token_expire_minutes)
         self._leeway = timedelta(seconds=settings.jwt_leeway_seconds)
+        self._longest_lifetime = self._lifetime + self._leeway
         self._verified = lru_cache(maxsize=_VERIFIED_TOKENS_KEPT)(self._verify)
 
     def issue(self, subject: str) -> AccessToken:
@@ -116,7 +119,12 @@ class TokenService:
         subject = claims["sub"]
         if not isinstance(subject, str):
             raise AuthenticationError("malformed subject")
-        return subject, _timestamp(claims["exp"]), _timestamp(claims["nbf"])
+        issued, expires, not_before = (_timestamp(claims[name]) for name in ("iat", "exp", "nbf"))
+        # Tokens are issued for one lifetime: a longer one (exp in the year 2200) is not
+        # one this service issued as configured, and would work until its key is retired.
+        if expires - min(issued, not_before) > self._longest_lifetime:
+            raise AuthenticationError("lifetime too long")
+        return subject, expires, not_before
 
 
 def key_id(verifying_key: str) -> str:

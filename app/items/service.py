@@ -7,7 +7,7 @@ from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.errors import AuthenticationError
-from app.core.errors import InvalidInputError, NotFoundError
+from app.core.errors import NotFoundError
 from app.core.pagination import CursorCodec
 from app.db.columns import MAX_ID
 from app.db.database import Database
@@ -17,6 +17,8 @@ from app.items.schemas import ItemCreate, ItemRead
 
 _FOREIGN_KEY_VIOLATION = "23503"  # SQLSTATE
 _CREATE = "POST /api/v1/items"
+# What a cursor records: the id the next page's items are older than.
+_POSITION = ("before_id",)
 
 
 async def create(
@@ -63,7 +65,9 @@ async def list_page(
     db: Database, codec: CursorCodec, *, owner_id: int, cursor: str | None, limit: int
 ) -> tuple[list[Row[Any]], str | None]:
     """One page and the cursor of the next (None on the last page)."""
-    before_id = _position(codec, cursor) if cursor else MAX_ID
+    before_id = (
+        codec.decode(cursor, fields=_POSITION, maximum=MAX_ID)["before_id"] if cursor else MAX_ID
+    )
     # One row more than asked tells whether another page exists, without a COUNT.
     rows = await repository.list_owned(db, owner_id=owner_id, before_id=before_id, limit=limit + 1)
     items = rows[:limit]
@@ -88,11 +92,3 @@ async def delete(db: Database, *, owner_id: int, item_id: int) -> None:
         deleted = await repository.delete_owned(connection, owner_id=owner_id, item_id=item_id)
     if not deleted:
         raise NotFoundError
-
-
-def _position(codec: CursorCodec, cursor: str) -> int:
-    before_id = codec.decode(cursor).get("before_id")
-    # type() rather than isinstance(): a signed ``true`` is no position either.
-    if type(before_id) is not int or not 0 < before_id <= MAX_ID:
-        raise InvalidInputError("The cursor is not valid.")
-    return before_id

@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.types import StorableText
-from app.users.models import EMAIL_MAX_LENGTH
+from app.users.emails import EmailAddress
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -15,7 +15,7 @@ PASSWORD_MAX_LENGTH = 128
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr = Field(max_length=EMAIL_MAX_LENGTH)
+    email: EmailAddress
     password: StorableText = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)
 
 

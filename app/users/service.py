@@ -12,6 +12,7 @@ from app.auth.tokens import AccessToken, TokenService
 from app.core.errors import ConflictError
 from app.db.database import Database
 from app.users import repository
+from app.users.emails import InvalidEmailError, canonical_email
 
 _TAKEN = "An account with this email already exists."
 
@@ -49,15 +50,22 @@ async def log_in(
 ) -> AccessToken:
     """A token for the account these credentials open; one error, in one time, for any miss.
 
-    Throttled before any hash is computed; a success clears the account's count.
+    The email is put in its canonical form, as registering does. One that has none (a
+    look-alike, not an address) opens no account: it is throttled, and pays for a
+    password check, like any other miss. Throttled before any hash is computed; a
+    success clears the account's count.
     """
+    try:
+        email, usable = canonical_email(email), True
+    except InvalidEmailError:
+        usable = False
     await throttle.check_log_in(email=email, client=client)
-    user = await repository.get_by_email(db, email)
+    user = await repository.get_by_email(db, email) if usable else None
     valid, new_hash = await hasher.verify(password, user.password_hash if user else None)
     if user is None or not valid:
         raise AuthenticationError("wrong email or password")
     await throttle.succeeded_log_in(email=email)
-    if new_hash is not None:  # hashing parameters changed since this hash was made
+    if new_hash is not None:  # outdated parameters, or made from an unnormalised password
         async with db.transaction() as connection:
             await repository.set_password_hash(connection, user_id=user.id, password_hash=new_hash)
     return tokens.issue(str(user.id))

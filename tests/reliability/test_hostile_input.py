@@ -18,6 +18,7 @@ import httpx
 import jwt
 import pytest
 
+from app.core.pagination import CursorCodec
 from tests.support.accounts import auth_headers
 from tests.support.gunicorn import GunicornServer, production_env
 from tests.support.problems import assert_problem
@@ -185,6 +186,43 @@ def test_out_of_range_numbers_are_422(server: GunicornServer, headers: dict[str,
         rid = request_id()
         response = httpx.get(f"{server.base_url}{path}", headers={**headers, "X-Request-ID": rid})
         assert_refused(server, response, 422, rid)
+
+
+def test_signed_cursors_of_another_shape_are_400_and_never_logged(
+    server: GunicornServer, headers: dict[str, str]
+) -> None:
+    """Signed with the server's own cursor key, so only the shape of the position is wrong."""
+    codec = CursorCodec(JWT_SECRET.encode())  # as the app derives it from JWT_SECRET_KEY
+    payloads: list[Any] = [
+        [MARKER, 1],
+        True,
+        2**64,
+        MARKER,
+        {MARKER: 1},
+        {"before_id": MARKER},
+        {"before_id": True},
+        {"before_id": 1.5},
+        {"before_id": -1},
+        {"before_id": 2**63},  # one past the largest BIGINT
+        {"before_id": 1, MARKER: 2},
+    ]
+    first_line = len(server.lines)
+    for payload in payloads:
+        cursor = codec.encode(payload)
+        rid = request_id()
+        response = httpx.get(
+            f"{server.base_url}/api/v1/items",
+            params={"cursor": cursor},
+            headers={**headers, "X-Request-ID": rid},
+        )
+        body = assert_refused(server, response, 400, rid)
+        assert body["detail"] == "The cursor is not valid."
+        for quoted in (cursor, cursor.split(".")[0]):
+            assert quoted not in response.text
+            assert quoted not in server.output, payload
+    written = "\n".join(server.lines[first_line:])
+    for quoted in (MARKER, str(2**64), str(2**63), "unhandled exception"):
+        assert quoted not in written
 
 
 def test_forged_expired_and_unsigned_tokens_are_401(server: GunicornServer) -> None:
