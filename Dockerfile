@@ -37,6 +37,7 @@ COPY app ./app
 # Bytecode compiled now, because at run time the filesystem is read-only.
 RUN python -m compileall -q app migrations gunicorn.conf.py
 USER 10001:10001
-EXPOSE 8000
+# The API, and the metrics listener (METRICS_PORT: /metrics only).
+EXPOSE 8000 9090
 # Exec form: gunicorn is PID 1, receives SIGTERM itself and reaps its own workers.
 CMD ["gunicorn", "-c", "gunicorn.conf.py"]

@@ -37,7 +37,11 @@ worker_class = "uvicorn_worker.UvicornWorker"
 # the imported code's memory. Safe because building the app opens no connection.
 preload_app = True
 workers = worker_count(settings, usable_cpu_count())
-bind = [settings.bind or f"0.0.0.0:{settings.port}"]
+# The API, then (metrics on) the metrics listener: the same workers accept on both, and
+# app.ops.probes tells them apart by port, so /metrics is served only on the second.
+bind = [settings.api_bind]
+if settings.metrics_bind is not None:
+    bind.append(settings.metrics_bind)
 timeout = settings.gunicorn_timeout
 graceful_timeout = settings.gunicorn_graceful_timeout
 keepalive = settings.gunicorn_keepalive

@@ -23,7 +23,7 @@ from app.middleware.deadline import RequestDeadlineMiddleware
 from app.middleware.security_headers import SecurityHeadersMiddleware
 from app.middleware.telemetry import RequestTelemetryMiddleware
 from app.middleware.unhandled_errors import UnhandledErrorMiddleware
-from app.ops.metrics import METRICS_PATH, metrics_endpoint
+from app.ops.metrics import METRICS_PATH
 from app.ops.probes import PROBE_PATHS, ProbeMiddleware
 from app.ops.tracing import untraced_paths
 from app.users.router import log_in_router
@@ -53,14 +53,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     )
     register_error_handlers(app)
     register_database_error_handlers(app)
-    if settings.metrics_enabled:
-        app.add_api_route(METRICS_PATH, metrics_endpoint, include_in_schema=False)
     add_routes(app, (users_router, log_in_router, items_router))
 
     # Added innermost first: a request passes the probes (which answer /health and
-    # /ready at once), telemetry (request ID, access line, metrics), security headers,
-    # CORS, the request deadline and the unhandled-error guard (inside CORS, so
-    # browsers can read their 504 and 500), body limit.
+    # /ready at once, and whatever arrives on the metrics listener), telemetry (request
+    # ID, access line, metrics), security headers, CORS, the request deadline and the
+    # unhandled-error guard (inside CORS, so browsers can read their 504 and 500), body
+    # limit.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_request_body_bytes)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(RequestDeadlineMiddleware)
@@ -75,10 +74,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
-        RequestTelemetryMiddleware,
-        routes=app.routes,
-        quiet_paths=(METRICS_PATH,),
-        slow_request_ms=settings.slow_request_ms,
+        RequestTelemetryMiddleware, routes=app.routes, slow_request_ms=settings.slow_request_ms
     )
-    app.add_middleware(ProbeMiddleware)
+    app.add_middleware(
+        ProbeMiddleware, metrics_port=settings.metrics_port if settings.metrics_enabled else None
+    )
     return app

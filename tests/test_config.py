@@ -397,6 +397,39 @@ def test_valid_bind_forms_and_trusted_proxies_are_accepted(monkeypatch: pytest.M
     assert load(monkeypatch, BIND="unix:/tmp/app.sock").bind == "unix:/tmp/app.sock"
 
 
+@pytest.mark.parametrize(
+    "clash",
+    [{"PORT": "9090"}, {"BIND": "127.0.0.1:9090"}, {"PORT": "7000", "METRICS_PORT": "7000"}],
+)
+def test_the_api_and_the_metrics_listener_cannot_share_a_port(
+    monkeypatch: pytest.MonkeyPatch, clash: dict[str, str]
+) -> None:
+    message = refusal(monkeypatch, **PRODUCTION, **clash)
+
+    assert named_variables(message) == {"BIND"}
+    assert "METRICS_PORT" in message
+    # With metrics off there is no second listener to clash with.
+    assert load(monkeypatch, METRICS_ENABLED="false").metrics_bind is None
+
+
+@pytest.mark.parametrize(
+    ("bind", "metrics_bind"),
+    [
+        (None, "0.0.0.0:9090"),
+        ("127.0.0.1:8000", "127.0.0.1:9090"),
+        ("[::1]:8080", "[::1]:9090"),
+        ("unix:/tmp/app.sock", "127.0.0.1:9090"),
+    ],
+)
+def test_metrics_listen_on_the_api_host_and_never_wider(
+    monkeypatch: pytest.MonkeyPatch, bind: str | None, metrics_bind: str
+) -> None:
+    settings = load(monkeypatch, **PRODUCTION, **({"BIND": bind} if bind else {}))
+
+    assert settings.metrics_bind == metrics_bind
+    assert settings.api_bind == (bind or "0.0.0.0:8000")
+
+
 def test_gunicorn_refuses_invalid_configuration_before_binding() -> None:
     secret = "tooshort-but-secret-value"
     env = {

@@ -7,9 +7,11 @@ app fails here, not in a rollout.
 """
 
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -17,19 +19,23 @@ import pytest
 import yaml
 
 from app.core.config import Settings
+from app.ops.metrics import METRICS_PATH
 from app.ops.probes import HEALTH_PATH, READY_PATH
 from tests.support.paths import BIN, ROOT
 
 KUBERNETES_VERSION = "1.32.0"
+KUSTOMIZE = ROOT / "deploy/kubernetes"
 OVERLAYS = ["staging", "production"]
 MIGRATION_COMMAND = ["alembic", "upgrade", "head"]
 SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
 DEFAULTS = Settings(_env_file=None)
 
 
-def render(overlay: str) -> list[dict[str, Any]]:
+def render(overlay: str | Path) -> list[dict[str, Any]]:
+    """An overlay of the repository's by name, or any kustomization directory."""
+    directory = overlay if isinstance(overlay, Path) else KUSTOMIZE / "overlays" / overlay
     result = subprocess.run(
-        [str(BIN / "kubectl"), "kustomize", str(ROOT / "deploy/kubernetes/overlays" / overlay)],
+        [str(BIN / "kubectl"), "kustomize", str(directory)],
         capture_output=True,
         text=True,
         check=True,
@@ -45,6 +51,18 @@ def manifests(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
 def one(manifests: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     (found,) = [document for document in manifests if document["kind"] == kind]
     return found
+
+
+def named(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [d for d in manifests if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+def api_container(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    container: dict[str, Any] = one(manifests, "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    return container
 
 
 def config_data(manifests: list[dict[str, Any]]) -> dict[str, str]:
@@ -88,15 +106,66 @@ def test_every_resource_validates_strictly(manifests: list[dict[str, Any]]) -> N
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
 
 
-def test_probes_and_port_match_the_app(manifests: list[dict[str, Any]]) -> None:
-    container = one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert container["startupProbe"]["httpGet"]["path"] == HEALTH_PATH
-    assert container["livenessProbe"]["httpGet"]["path"] == HEALTH_PATH
-    assert container["readinessProbe"]["httpGet"]["path"] == READY_PATH
-    assert container["ports"] == [{"name": "http", "containerPort": DEFAULTS.port}]
+def test_probes_and_ports_match_the_app(manifests: list[dict[str, Any]]) -> None:
+    container = api_container(manifests)
+    for probe, path in (
+        ("startupProbe", HEALTH_PATH),
+        ("livenessProbe", HEALTH_PATH),
+        ("readinessProbe", READY_PATH),
+    ):
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+    assert container["ports"] == [
+        {"name": "http", "containerPort": DEFAULTS.port},
+        {"name": "metrics", "containerPort": DEFAULTS.metrics_port},
+    ]
     assert int(config_data(manifests)["PORT"]) == DEFAULTS.port
-    assert one(manifests, "Service")["spec"]["ports"][0]["targetPort"] == "http"
-    assert f"EXPOSE {DEFAULTS.port}" in dockerfile()
+    assert int(config_data(manifests)["METRICS_PORT"]) == DEFAULTS.metrics_port
+    api_service = named(manifests, "Service", "fastapi-service")
+    assert [port["targetPort"] for port in api_service["spec"]["ports"]] == ["http"]
+    exposed = dockerfile_instruction("EXPOSE").split()
+    assert exposed == [str(DEFAULTS.port), str(DEFAULTS.metrics_port)]
+
+
+def test_metrics_are_found_on_their_own_port_only(manifests: list[dict[str, Any]]) -> None:
+    template = one(manifests, "Deployment")["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(DEFAULTS.metrics_port)
+    assert annotations["prometheus.io/path"] == METRICS_PATH
+    service = named(manifests, "Service", "fastapi-service-metrics")
+    assert service["spec"]["clusterIP"] == "None"  # every pod scraped, none balanced
+    assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": DEFAULTS.metrics_port, "targetPort": "metrics"}
+    ]
+    assert "annotations" not in service["metadata"]  # scraped once, through the pods
+
+
+def test_the_servicemonitor_component_scrapes_the_metrics_port(tmp_path: Path) -> None:
+    kubernetes = Path(os.path.relpath(KUSTOMIZE, tmp_path))  # kustomize refuses absolute
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "namespace": "fastapi-service",
+                "resources": [str(kubernetes / "overlays/production")],
+                "components": [str(kubernetes / "components/servicemonitor")],
+            }
+        )
+    )
+    documents = render(tmp_path)
+    monitor = one(documents, "ServiceMonitor")  # a CRD: no schema to validate it against
+    service = named(documents, "Service", "fastapi-service-metrics")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": METRICS_PATH, "interval": "15s"}
+    ]
+    # The job label the example alert rules select on.
+    assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "fastapi-service"
+    assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
 
 
 def test_app_and_migration_commands_match_the_image_and_compose(
@@ -183,6 +252,12 @@ def test_compose_services_are_wired_safely() -> None:
     services = compose()["services"]
     assert "ports" not in services["db"]
     assert all(port.startswith("127.0.0.1:") for port in services["api"]["ports"])
+    # The metrics listener is published only by the opt-in override, and on loopback.
+    assert all(not port.endswith(f":{DEFAULTS.metrics_port}") for port in services["api"]["ports"])
+    override = yaml.safe_load((ROOT / "docker/compose.metrics-port.yaml").read_text())
+    (published,) = override["services"]["api"]["ports"]
+    assert published.startswith("127.0.0.1:")
+    assert published.endswith(f":{DEFAULTS.metrics_port}")
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
     assert services["api"]["depends_on"]["migrate"]["condition"] == (
         "service_completed_successfully"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.accounts import PASSWORD, TOKEN, USERS, register, unique_email
-from tests.support.clients import app_client
+from tests.support.clients import app_client, metrics_url
 from tests.support.gunicorn import GunicornServer, free_port, production_env
 from tests.support.problems import assert_problem
 from tests.support.settings import FAST_PASSWORD_HASHING_ENV, make_settings
@@ -159,7 +159,7 @@ async def test_an_unreachable_store_lets_attempts_through_and_says_so(database_u
         await register(client, email)
         statuses = [(await attempt(client, email, "wrong password")).status_code for _ in range(4)]
         right = await attempt(client, email, PASSWORD)
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.get(metrics_url(settings))).text
 
     assert statuses == [401] * 4  # no 429: failing open
     assert right.status_code == 200

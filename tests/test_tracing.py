@@ -44,7 +44,8 @@ from tests.support.settings import FAST_PASSWORD_HASHING_ENV, make_settings
 # An upstream service's trace context (W3C traceparent): the request must join its trace.
 UPSTREAM_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 UPSTREAM_SPAN_ID = "00f067aa0ba902b7"
-UNTRACED_PATHS = ("/health", "/ready", "/metrics")
+PROBE_PATHS = ("/health", "/ready")
+UNTRACED_PATHS = (*PROBE_PATHS, "/metrics")
 SPAN_KIND_SERVER = 2
 SPAN_KIND_CLIENT = 3
 STATUS_CODE_ERROR = 2
@@ -163,8 +164,9 @@ def test_request_and_sql_spans_reach_the_collector_and_join_the_log_lines(
         **FAST_PASSWORD_HASHING_ENV,
     )
     with GunicornServer(env) as server:
-        for path in UNTRACED_PATHS:
+        for path in PROBE_PATHS:
             assert httpx.get(f"{server.base_url}{path}").status_code == 200, path
+        assert httpx.get(server.metrics_url).status_code == 200
         created = httpx.post(
             f"{server.base_url}/api/v1/users",
             params={"access_token": query_secret},

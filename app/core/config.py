@@ -90,6 +90,11 @@ def _check_bind(value: str) -> str:
     return value
 
 
+def _bind_port(bind: str) -> int | None:
+    """The TCP port of a valid ``BIND``; None for a unix socket."""
+    return None if bind.startswith("unix:") else int(bind.rpartition(":")[2])
+
+
 def _check_forwarded_allow_ips(value: str) -> str:
     """A comma-separated list of addresses or networks, or ``*`` (trust every peer)."""
     for entry in (item.strip() for item in value.split(",")):
@@ -344,6 +349,8 @@ class ObservabilitySettings(BaseSettings):
     log_level: LogLevel = "INFO"
     log_format: Literal["json", "console"] | None = None
     metrics_enabled: bool = True
+    # /metrics has a listener of its own, never the API's (see ServerSettings._bind).
+    metrics_port: int = Field(default=9090, ge=1, le=65535)
     prometheus_multiproc_dir: Path | None = None
     slow_request_ms: int = Field(default=1000, ge=1)
     otel_exporter_otlp_endpoint: str | None = None
@@ -422,8 +429,16 @@ class ServerSettings(BaseSettings):
 
     @field_validator("bind")
     @classmethod
-    def _bind(cls, value: str | None) -> str | None:
-        return None if value is None else _check_bind(value)
+    def _bind(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Also against METRICS_PORT (validated before this group): the metrics listener
+        is told apart by its port, so on the API's every request would be a scrape."""
+        api_port = info.data.get("port")
+        if value is not None:
+            value = _check_bind(value)
+            api_port = _bind_port(value)
+        if info.data.get("metrics_enabled") and api_port == info.data.get("metrics_port"):
+            raise ValueError("the API's port (PORT, or BIND's) must differ from METRICS_PORT")
+        return value
 
     @field_validator("forwarded_allow_ips")
     @classmethod
@@ -471,6 +486,24 @@ class Settings(
         validate_default=True,
         hide_input_in_errors=True,
     )
+
+    @property
+    def api_bind(self) -> str:
+        return self.bind or f"0.0.0.0:{self.port}"
+
+    @property
+    def metrics_bind(self) -> str | None:
+        """Where gunicorn serves ``/metrics``: the API's host on ``METRICS_PORT``.
+
+        No more exposed than the API: an API on loopback keeps its metrics there, and so
+        does one on a unix socket (reached only through a local proxy). None with metrics
+        off: no second listener at all.
+        """
+        if not self.metrics_enabled:
+            return None
+        api = self.api_bind
+        host = "127.0.0.1" if api.startswith("unix:") else api.rpartition(":")[0]
+        return f"{host}:{self.metrics_port}"
 
     @property
     def resolved_log_format(self) -> Literal["json", "console"]:

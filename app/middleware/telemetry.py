@@ -8,8 +8,8 @@ nginx and other services follow a request across hops; anything that could corru
 logs or headers is replaced by a new one. It lives in ``request_id_var`` for the log
 processors, error bodies and the Sentry hook.
 
-``/metrics`` logs at DEBUG so a scraper polling every few seconds does not drown the
-lines people read (probes never get here: ``app.ops.probes`` answers them first). The
+Probes and scrapes never get here (``app.ops.probes`` answers them first), so a
+kubelet or scraper polling every few seconds does not drown the lines people read. The
 client address is the one uvicorn resolved through ``FORWARDED_ALLOW_IPS``, so it is
 the real caller only behind trusted proxies.
 """
@@ -18,7 +18,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 import structlog
 from fastapi.routing import iter_route_contexts
@@ -80,12 +80,10 @@ class RequestTelemetryMiddleware:
         app: ASGIApp,
         *,
         routes: Sequence[BaseRoute],
-        quiet_paths: Collection[str],
         slow_request_ms: int,
     ) -> None:
         self.app = app
         self.route_template = RouteTemplates(routes)
-        self.quiet_paths = frozenset(quiet_paths)
         self.slow_request_seconds = slow_request_ms / 1000
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -129,7 +127,7 @@ class RequestTelemetryMiddleware:
                 logger.warning("slow request", method=method, route=route, duration_ms=duration_ms)
             client = scope.get("client")
             ACCESS_LOG.of(scope).write(
-                "debug" if scope["path"] in self.quiet_paths else "info",
+                "info",
                 request_id=request_id,
                 method=method,
                 path=scope["path"],

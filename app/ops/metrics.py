@@ -8,11 +8,17 @@ Under gunicorn, each worker writes its samples to memory-mapped files in
 by any worker reads them all, so ``/metrics`` shows the sum over the workers. Without
 that variable (``make dev``, in-process tests) the app keeps a registry of its own.
 
+``/metrics`` is served on a listener of its own (``METRICS_PORT``, bound by gunicorn
+beside the API), never on the API's port: the series name the build and every route,
+which the public has no business reading. ``app.ops.probes`` hands that listener's
+requests to ``serve_metrics_listener``.
+
 Labels are bounded: routes are templates (``/api/v1/items/{item_id}``), unmatched
 paths share one label, and statuses are classes (``2xx``).
 """
 
 import os
+from http import HTTPStatus
 from typing import Any
 
 from prometheus_client import (
@@ -26,10 +32,12 @@ from prometheus_client import (
 )
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import QueuePool
-from starlette.requests import Request
+from sqlalchemy.pool import ConnectionPoolEntry
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
+from app.core.errors import problem_response
 from app.core.resources import Resource
 from app.ops.readiness import READINESS_PROBE
 
@@ -113,27 +121,44 @@ class Metrics:
         histogram.observe(seconds)
 
     def watch_pool(self, engine: AsyncEngine, pool_size: int) -> None:
-        """Keep this worker's pool gauges current from SQLAlchemy's checkout/checkin events.
+        """Keep this worker's pool gauges current from SQLAlchemy's pool events.
 
-        The count is the pool's own, not a tally of events: a checkout that fails while
-        connecting (database down) reports a checkin it never checked out.
+        A connection counts from its ``checkout`` to its ``checkin`` (or ``detach``),
+        matched by its pool entry. SQLAlchemy also fires ``checkin`` for connections it
+        never handed out (one that fails to reconnect or to answer its pre-ping during
+        checkout): a plain tally of events went below zero on those. The pool's own
+        count is no better: it includes connects in progress, so one that then fails
+        (no event follows) left the gauge one too high while idle, and after
+        ``engine.dispose()`` the listeners, which move to the new pool, read the old
+        one's (-1). Entries lent and not yet back can neither drift nor go negative.
         """
-        pool = engine.sync_engine.pool
-        assert isinstance(pool, QueuePool)  # noqa: S101  (what create_engine builds)
         size, checked_out, overflow = (self.db_pool.labels(state) for state in _POOL_STATES)
         size.set(pool_size)
+        lent: set[ConnectionPoolEntry] = set()
         overflow_seen = 0
 
-        def record(in_use: int) -> None:
+        def record() -> None:
             nonlocal overflow_seen
+            in_use = len(lent)
             checked_out.set(in_use)
             if (beyond := max(in_use - pool_size, 0)) != overflow_seen:
                 overflow.set(beyond)
                 overflow_seen = beyond
 
-        # Checkin fires before the connection is back in the pool: it still counts it.
-        event.listen(pool, "checkout", lambda *_: record(pool.checkedout()))
-        event.listen(pool, "checkin", lambda *_: record(pool.checkedout() - 1))
+        def lend(_connection: object, entry: ConnectionPoolEntry, _proxy: object) -> None:
+            lent.add(entry)
+            record()
+
+        def give_back(_connection: object, entry: ConnectionPoolEntry) -> None:
+            if entry in lent:  # not for a checkin of a connection never handed out
+                lent.remove(entry)
+                record()
+
+        pool = engine.sync_engine.pool
+        event.listen(pool, "checkout", lend)
+        event.listen(pool, "checkin", give_back)
+        # Under an async driver, a connection garbage-collected unclosed is detached instead.
+        event.listen(pool, "detach", give_back)
 
     def record_readiness(self, ready: bool) -> None:
         self.ready.set(1 if ready else 0)
@@ -150,11 +175,22 @@ class Metrics:
 METRICS = Resource[Metrics | None]("metrics")
 
 
-async def metrics_endpoint(request: Request) -> Response:
-    metrics = METRICS.of(request.scope)
-    if metrics is None:  # only routed with metrics on; a worker without them has nothing
-        return Response(status_code=404)
-    # A fresh (or at most READY_CACHE_SECONDS old) verdict for app_ready with every scrape,
-    # whichever worker answers it.
-    await READINESS_PROBE.of(request.scope).check()
-    return metrics.render()
+async def serve_metrics_listener(scope: Scope, receive: Receive, send: Send) -> None:
+    """Every request on the metrics listener: ``GET /metrics``, and a 404 for anything else.
+
+    Nothing of the API is reachable here, and the API never serves ``/metrics``.
+    """
+    if scope["type"] != "http":
+        await WebSocketClose()(scope, receive, send)
+        return
+    metrics = METRICS.of(scope)
+    if metrics is None or scope["path"] != METRICS_PATH or scope["method"] != "GET":
+        response: Response = problem_response(
+            HTTPStatus.NOT_FOUND, HTTPStatus.NOT_FOUND.phrase, instance=scope["path"]
+        )
+    else:
+        # A fresh (or at most READY_CACHE_SECONDS old) verdict for app_ready with every
+        # scrape, whichever worker answers it.
+        await READINESS_PROBE.of(scope).check()
+        response = metrics.render()
+    await response(scope, receive, send)

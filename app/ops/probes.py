@@ -1,10 +1,15 @@
-"""Liveness and readiness, answered ahead of every other middleware.
+"""Liveness, readiness and the metrics listener, answered ahead of every other middleware.
 
-Kubelets and load balancers poll these every few seconds on every pod. They need no
-request ID, CORS, body limit, access line or request metrics, so this outermost layer
-answers ``GET`` (and ``HEAD``, which some load balancers send) for ``/health`` and
-``/ready`` itself and the rest of the stack never sees them; every other request
+Kubelets and load balancers poll the probes every few seconds on every pod. They need
+no request ID, CORS, body limit, access line or request metrics, so this outermost
+layer answers ``GET`` (and ``HEAD``, which some load balancers send) for ``/health``
+and ``/ready`` itself and the rest of the stack never sees them; every other request
 passes straight through.
+
+Prometheus scrapes the same way, but on a port of its own: whatever arrives on
+``METRICS_PORT`` (``scope["server"]`` names the local address it was accepted on) goes
+to ``serve_metrics_listener`` and never reaches the API, and the API has no ``/metrics``.
+Telling the two apart costs an API request one lookup and one comparison.
 
 Liveness never looks at dependencies: a database outage must not make Kubernetes
 restart every pod. Readiness does, so traffic goes only where it can be served.
@@ -15,6 +20,7 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.ops.metrics import serve_metrics_listener
 from app.ops.readiness import READINESS_PROBE
 
 HEALTH_PATH = "/health"
@@ -25,13 +31,22 @@ _JSON = (b"content-type", b"application/json")
 _NO_STORE = (b"cache-control", b"no-store")
 _HEALTHY = b'{"status":"ok"}'
 _METHODS = frozenset({"GET", "HEAD"})
+# Lifespan scopes have no server; a unix socket's has no port.
+_NO_SERVER = ("", None)
+# No listener has this port: with metrics off, nothing is taken for the metrics listener.
+_NO_PORT = -1
 
 
 class ProbeMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, metrics_port: int | None = None) -> None:
+        """``metrics_port``: the metrics listener's (``METRICS_PORT``); None with metrics off."""
         self.app = app
+        self.metrics_port = _NO_PORT if metrics_port is None else metrics_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope.get("server") or _NO_SERVER)[1] == self.metrics_port:
+            await serve_metrics_listener(scope, receive, send)
+            return
         if (
             scope["type"] != "http"
             or scope["path"] not in PROBE_PATHS

@@ -9,6 +9,7 @@ from asgi_lifespan import LifespanManager
 
 from app.core.clock import Clock, utc_now
 from app.core.config import Settings
+from app.ops.metrics import METRICS_PATH
 from tests.apps import create_test_app
 
 
@@ -39,3 +40,13 @@ async def app_client(
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+def metrics_url(settings: Settings) -> str:
+    """``/metrics`` of the in-process app, on its metrics listener.
+
+    ``httpx.ASGITransport`` puts the URL's host and port in ``scope["server"]``, as a
+    server does the address a connection arrived on, so the port here is what routes
+    the request to the listener; ``app_client``'s own base URL reaches the API.
+    """
+    return f"http://testserver:{settings.metrics_port}{METRICS_PATH}"

@@ -18,6 +18,7 @@ from typing import IO, Self
 
 import httpx
 
+from app.ops.metrics import METRICS_PATH
 from tests.support.paths import BIN, ROOT
 from tests.support.settings import GENEROUS_RATE_LIMITS, TEST_REDIS_URL
 
@@ -49,7 +50,7 @@ def production_env(database_url: str, **overrides: str) -> dict[str, str]:
 
 
 class GunicornServer:
-    """``gunicorn -c gunicorn.conf.py`` on a free loopback port.
+    """``gunicorn -c gunicorn.conf.py`` on a free loopback port, its metrics on another.
 
     ``gunicorn`` is the executable (this virtualenv's unless told). ``cpus`` pins the
     server (master and workers) with ``taskset``, so a benchmark can keep it off the load
@@ -67,13 +68,19 @@ class GunicornServer:
         output: Path | None = None,
     ) -> None:
         self.port = free_port()
+        self.metrics_port = free_port()
+        while self.metrics_port == self.port:  # the settings refuse one port for both
+            self.metrics_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        # Where scrapes go (with metrics on): never the API's port.
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}{METRICS_PATH}"
         # No drain by default: tests that exercise it set SHUTDOWN_DRAIN_SECONDS.
         self.env = {
             **os.environ,
             "SHUTDOWN_DRAIN_SECONDS": "0",
             **env,
             "BIND": f"127.0.0.1:{self.port}",
+            "METRICS_PORT": str(self.metrics_port),
         }
         self.app = app
         self.gunicorn = gunicorn

@@ -4,9 +4,11 @@
 (nothing is reset, so reads hang) and new connections are accepted but never
 answered, so connects hang rather than fail: the hardest outage for a client.
 ``reset()`` is a database that went away: every open connection is reset and new
-ones are refused. ``delay(seconds)`` is a slow network: every chunk is held that long before it goes
-on. ``restore()`` forwards again, at once. The proxy runs its own event loop in a thread so it
-keeps working while the test's loop, or a separate server process, is busy.
+ones are refused. ``stall_new()`` is a server too busy to take connections: new ones
+hang as in a cut, while open ones go on working. ``delay(seconds)`` is a slow network:
+every chunk is held that long before it goes on. ``restore()`` forwards again, at once.
+The proxy runs its own event loop in a thread so it keeps working while the test's
+loop, or a separate server process, is busy.
 """
 
 import asyncio
@@ -21,6 +23,7 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.port = 0
         self._forwarding = True
+        self._answering_new = True
         self._delay = 0.0
         self._refusing = False
         self._loop = asyncio.new_event_loop()
@@ -58,11 +61,15 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
 
+    def stall_new(self) -> None:
+        self._answering_new = False
+
     def delay(self, seconds: float) -> None:
         self._delay = seconds
 
     def restore(self) -> None:
         self._forwarding = True
+        self._answering_new = True
         self._refusing = False
         self._delay = 0.0
 
@@ -84,7 +91,7 @@ class TcpProxy:
             client_writer.transport.abort()
             return
         self._writers.add(client_writer)
-        if not self._forwarding:
+        if not (self._forwarding and self._answering_new):
             return  # accepted, never answered: held open until the proxy exits
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
