@@ -32,7 +32,8 @@ settings = get_settings_or_exit()
 metrics_dir = prepare_metrics_dir(settings)
 
 wsgi_app = "app.main:create_app()"
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn with limits on request heads and no `server` header (app/ops/worker.py).
+worker_class = "app.ops.worker.HeadLimitedWorker"
 # Import the app once in the master and fork: workers start in milliseconds and share
 # the imported code's memory. Safe because building the app opens no connection.
 preload_app = True

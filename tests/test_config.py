@@ -377,6 +377,9 @@ def test_lowercase_log_level_is_accepted(monkeypatch: pytest.MonkeyPatch) -> Non
         ("FORWARDED_ALLOW_IPS", "10.0.0.0/8,not-an-ip"),
         ("SHUTDOWN_DRAIN_SECONDS", "30"),
         ("REQUEST_TIMEOUT_SECONDS", "60"),
+        ("HTTP_MAX_HEADER_BYTES", "512"),
+        ("HTTP_MAX_HEADERS", "0"),
+        ("HTTP_HEADER_TIMEOUT_SECONDS", "0"),
         ("MIGRATIONS_DATABASE_URL", "postgresql://app@db.internal:notaport/app"),
     ],
 )

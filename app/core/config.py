@@ -421,6 +421,10 @@ class ServerSettings(BaseSettings):
     shutdown_drain_seconds: float = Field(default=5.0, ge=0, le=300)
     forwarded_allow_ips: str = "127.0.0.1,::1"
     memory_limit_mb: int | None = Field(default=None, ge=64)
+    # Request heads (request line and headers), enforced by the gunicorn worker.
+    http_max_header_bytes: int = Field(default=16384, ge=1024, le=1_048_576)
+    http_max_headers: int = Field(default=100, ge=10, le=10_000)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("bind", mode="before")
     @classmethod
