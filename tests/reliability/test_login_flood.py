@@ -27,6 +27,10 @@ WORKERS = 2
 HASH_MEMORY_MIB = 64  # PASSWORD_HASH_MEMORY_KIB's default, in MiB
 FLOOD_CONNECTIONS = 100
 FLOOD_SECONDS = 10
+# The other user's p99 may double under the flood, plus this much: on a shared 2-CPU CI
+# machine anything else running moves a 10 ms p99 by tens of ms, while what this test
+# guards against (hashes starving the event loop) moved it from 12 ms to 1.3 s.
+NOISE_SECONDS = 0.05
 # Unknown accounts: each attempt still verifies a (decoy) hash, as a wrong password does.
 _FLOOD_SCRIPT = """
 wrk.method = "POST"
@@ -132,5 +136,5 @@ def test_a_login_flood_leaves_readiness_memory_and_other_users_alone(
     assert logins[401] > 0  # the flood was hashed, not merely turned away
     assert set(ready_statuses) == {200}
     assert {o.status for o in reader.outcomes} == {200}
-    assert loaded_p99 <= 2 * unloaded_p99
+    assert loaded_p99 <= 2 * unloaded_p99 + NOISE_SECONDS
     assert max(growth.values()) <= bound
