@@ -5,14 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# One set of pins for every Python the project runs on: resolved --universal from 3.11
+# (requires-python, what the venv may use) upwards, with markers where a pin differs by
+# version, so the same files install on 3.11 here and on the image's 3.12 (Dockerfile).
 LOCK := uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
 export BIND ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev migrate test docker-test lint format lock clean bench
+.PHONY: help install run dev migrate migrate-down test docker-test smoke lint format lock clean bench
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 install: $(INSTALLED) ## Create .venv from the hash-locked requirements (idempotent)
 
@@ -31,6 +34,10 @@ migrate: install ## Create the database if missing and apply migrations
 	$(BIN)/python -m app.db.admin
 	$(BIN)/alembic upgrade head
 
+migrate-down: install ## Roll the schema back to a named revision: make migrate-down REV=0003
+	@test -n "$(REV)" || { echo "make migrate-down needs REV=<revision> to downgrade to (see: $(BIN)/alembic history)"; exit 2; }
+	$(BIN)/alembic downgrade "$(REV)"
+
 run: migrate ## Migrate, then serve under gunicorn on $(BIND)
 	exec $(BIN)/gunicorn -c gunicorn.conf.py
 
@@ -44,13 +51,19 @@ dev: migrate ## Migrate, then serve with auto-reload (one process)
 test: install ## Run the whole test suite against a real PostgreSQL
 	$(BIN)/pytest
 
-docker-test: install ## Build the image and test the composed stack (needs a Docker engine)
+docker-test: install ## Build the image and test the composed stack, smoke test included (needs a Docker engine)
 	$(BIN)/pytest -m docker tests/docker
+
+# Standard library only and no project imports: runs from any checkout with python3.
+# TOKEN reaches the script through the environment, never its command line.
+smoke: ## Smoke-test a deployed service: make smoke URL=https://... [TOKEN=<bearer token>]
+	@test -n "$(URL)" || { echo "make smoke needs URL=<the service's base URL>, e.g. make smoke URL=https://api.example.com"; exit 2; }
+	@SMOKE_TOKEN="$$TOKEN" $(PYTHON) scripts/smoke.py "$(URL)"
 
 lint: install ## ruff, formatting and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict app tests bench gunicorn.conf.py migrations
+	$(BIN)/mypy --strict app tests bench scripts gunicorn.conf.py migrations
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -128,3 +128,16 @@ def create_test_app(settings: Settings | None = None, *, clock: Clock = utc_now)
         return Written(written=values)
 
     return app
+
+
+def create_app_without_schema() -> FastAPI:
+    """The real app serving no OpenAPI schema and no docs, as a locked-down deployment may.
+
+    The smoke test must then fall back to its own list of key endpoints.
+    """
+    app = create_app()
+    hidden = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    app.router.routes[:] = [
+        route for route in app.router.routes if getattr(route, "path", None) not in hidden
+    ]
+    return app

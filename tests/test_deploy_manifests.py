@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import yaml
 from app.core.config import Settings
 from app.ops.metrics import METRICS_PATH
 from app.ops.probes import HEALTH_PATH, READY_PATH
+from tests.support.dockerfile import dockerfile, pinned_base
 from tests.support.paths import BIN, ROOT
 
 KUBERNETES_VERSION = "1.32.0"
@@ -75,14 +77,19 @@ def pod_specs(manifests: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
         yield kind, one(manifests, kind)["spec"]["template"]["spec"]
 
 
-def dockerfile() -> str:
-    return (ROOT / "Dockerfile").read_text()
-
-
 def dockerfile_instruction(name: str) -> str:
     """The argument of the last ``name`` instruction (the runtime stage's)."""
     lines = [line for line in dockerfile().splitlines() if line.startswith(f"{name} ")]
     return lines[-1].removeprefix(f"{name} ").strip()
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def compose_default(value: str) -> str:
+    """A compose value with each ``${NAME:-default}`` replaced by its default."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
 
 
 def compose() -> dict[str, Any]:
@@ -244,8 +251,53 @@ def test_dockerfile_builds_without_buildkit_and_passes_hadolint() -> None:
     text = dockerfile()
     assert not text.startswith("# syntax")
     assert "--mount" not in text
-    assert re.search(r"^FROM python:\$\{PYTHON_VERSION\}-slim AS runtime$", text, re.MULTILINE)
     assert_hadolint_passes("Dockerfile")
+
+
+def test_base_image_is_pinned_by_digest_where_dependabot_updates_it() -> None:
+    """A literal ``FROM image:tag@digest`` line (Dependabot reads no ARG), used by default.
+
+    ``PYTHON_IMAGE`` may name a mirror or local tag instead; by default both stages
+    build on the pinned stage.
+    """
+    text = dockerfile()
+    pinned = pinned_base().stage
+    first_from = text.index("\nFROM ")
+    assert f"\nARG PYTHON_IMAGE={pinned}\n" in text[: first_from + 1]
+    stages = re.findall(r"^FROM (\S+) AS (\S+)$", text, re.MULTILINE)
+    assert stages[1:] == [("${PYTHON_IMAGE}", "builder"), ("${PYTHON_IMAGE}", "runtime")]
+
+
+def test_lock_files_cover_the_python_of_the_image_and_of_the_venv() -> None:
+    """One resolution for both: universal from requires-python's floor, the image above it."""
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    floor = requires.removeprefix(">=")
+    assert re.fullmatch(r"\d+\.\d+", floor), requires
+    for lock in sorted((ROOT / "requirements").glob("*.txt")):
+        header = lock.read_text().splitlines()[1]
+        assert f"--universal --python-version {floor} " in header, lock.name
+    assert f"--universal --python-version {floor} " in (ROOT / "Makefile").read_text()
+    assert version_tuple(pinned_base().python) >= version_tuple(floor)
+
+
+def test_dockerignore_is_an_allow_list_covering_what_the_dockerfile_copies() -> None:
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*"
+    allowed = [pattern.removeprefix("!").rstrip("/") for pattern in patterns if pattern[0] == "!"]
+    copied = [
+        source
+        for line in dockerfile().splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+        for source in line.split()[1:-1]
+    ]
+    assert copied
+    assert all(any(source.startswith(path) for path in allowed) for source in copied), copied
+    # Re-excluded after the allowed directories, so they win inside them too.
+    assert {"**/.*", "**/*.pem", "**/*.key"} <= set(patterns[patterns.index(f"!{allowed[-1]}") :])
 
 
 def test_compose_services_are_wired_safely() -> None:
@@ -268,6 +320,31 @@ def test_compose_services_are_wired_safely() -> None:
     for name in ("api", "migrate"):
         assert set(services[name]["environment"]) <= SETTINGS_VARIABLES, name
         assert services[name]["read_only"] is True, name
+
+
+def test_compose_sizes_limits_restarts_and_rotates_logs() -> None:
+    services = compose()["services"]
+    api, migrate = services["api"], services["migrate"]
+    environment = {key: compose_default(str(value)) for key, value in api["environment"].items()}
+    limits = {
+        key: compose_default(str(value))
+        for key, value in api["deploy"]["resources"]["limits"].items()
+    }
+    # Explicit workers, never derived from the host's CPU count.
+    assert int(environment["WEB_CONCURRENCY"]) >= 1
+    assert float(limits["cpus"]) > 0
+    assert limits["memory"] == f"{environment['MEMORY_LIMIT_MB']}M"
+    assert migrate["deploy"] == api["deploy"]
+    assert api["restart"] == "unless-stopped"
+    assert migrate["restart"] == "no"  # one-shot: a failure stops the start-up
+    assert {services[name]["restart"] for name in ("db", "redis")} == {"unless-stopped"}
+    for name in ("api", "migrate"):
+        (tmp,) = services[name]["tmpfs"]
+        assert re.fullmatch(r"/tmp:size=\d+m(,[a-z]+)*", tmp), tmp
+    for name, service in services.items():
+        logging = service["logging"]
+        assert logging["driver"] == "json-file", name
+        assert {"max-size", "max-file"} <= logging["options"].keys(), name
 
 
 def test_the_pgbouncer_overlay_validates_and_points_the_app_at_its_pooler() -> None:

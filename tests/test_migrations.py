@@ -1,7 +1,9 @@
 """Migrations run as their own step, with the real ``alembic`` command.
 
 Two jobs started together (a retried Kubernetes Job, two deploys racing) must both
-succeed: the advisory lock taken in ``migrations/env.py`` makes them take turns.
+succeed: the advisory lock taken in ``migrations/env.py`` makes them take turns. Every
+migration can be undone and redone (the rollback plan), through ``make migrate-down``
+too.
 """
 
 import asyncio
@@ -9,11 +11,14 @@ import subprocess
 import time
 from collections.abc import Callable
 
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from app.db.migration_lock import MIGRATION_LOCK_KEY
 from tests.support.database import alembic, alembic_command, fetch_column
+from tests.support.paths import BIN, ROOT
 
 
 async def current_revisions(database_url: str) -> list[str]:
@@ -86,15 +91,110 @@ def test_upgrade_waits_while_another_runner_holds_the_lock(
     assert asyncio.run(current_revisions(url)) == [head_revision()]
 
 
-def test_downgrade_to_base_then_upgrade_again(fresh_database: Callable[[], str]) -> None:
+def revisions_oldest_first() -> list[str]:
+    """Every revision in order, read from the migration scripts (nothing is run)."""
+    script = ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini")))
+    return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
+# Every column, index and constraint of the application's tables, one line each.
+# alembic_version is left out: it exists after a downgrade to base, not before any upgrade.
+SCHEMA_QUERY = """
+SELECT format('column %s.%s %s nullable=%s default=%s', table_name, column_name,
+              data_type, is_nullable, column_default)
+  FROM information_schema.columns
+ WHERE table_schema = 'public' AND table_name <> 'alembic_version'
+UNION ALL
+SELECT format('index %s', indexdef)
+  FROM pg_indexes
+ WHERE schemaname = 'public' AND tablename <> 'alembic_version'
+UNION ALL
+SELECT format('constraint %s %s', conname, pg_get_constraintdef(oid))
+  FROM pg_constraint
+ WHERE connamespace = 'public'::regnamespace AND conrelid <> 'alembic_version'::regclass
+"""
+
+
+def schema(database_url: str) -> list[str]:
+    return sorted(asyncio.run(fetch_column(database_url, SCHEMA_QUERY)))
+
+
+def migrate(database_url: str, *step: str) -> None:
+    result = alembic(database_url, *step)
+    assert result.returncode == 0, (step, result.stdout + result.stderr)
+
+
+def test_every_migration_downgrades_and_upgrades_again(fresh_database: Callable[[], str]) -> None:
+    """Up one revision at a time, down one at a time to base, then up to head again.
+
+    Each downgrade must leave exactly the schema its target revision had on the way up,
+    so any revision is a safe rollback target (``make migrate-down REV=...``).
+    """
     url = fresh_database()
-    for step in (("upgrade", "head"), ("downgrade", "base"), ("upgrade", "head")):
-        result = alembic(url, *step)
-        assert result.returncode == 0, result.stdout + result.stderr
-    tables = asyncio.run(
-        fetch_column(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    revisions = revisions_oldest_first()
+    migrate(url, "upgrade", revisions[0])  # alembic_version exists from here on
+    migrate(url, "downgrade", "base")
+    schemas = {"base": schema(url)}
+    for revision in revisions:
+        migrate(url, "upgrade", revision)
+        assert asyncio.run(current_revisions(url)) == [revision]
+        schemas[revision] = schema(url)
+    assert schemas[revisions[-1]] != schemas["base"]
+
+    for target in reversed(["base", *revisions[:-1]]):
+        migrate(url, "downgrade", target)
+        assert asyncio.run(current_revisions(url)) == ([] if target == "base" else [target])
+        assert schema(url) == schemas[target], f"downgrade to {target}"
+
+    migrate(url, "upgrade", "head")
+    assert asyncio.run(current_revisions(url)) == [head_revision()]
+    assert schema(url) == schemas[revisions[-1]]
+
+
+def make_migrate_down(database_url: str, *variables: str) -> subprocess.CompletedProcess[str]:
+    """``make migrate-down`` with this test run's virtualenv, which make must not reinstall."""
+    venv = BIN.parent
+    command = alembic_command(database_url)
+    return subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            str(venv / ".installed"),
+            "migrate-down",
+            f"VENV={venv}",
+            *variables,
+        ],
+        cwd=command["cwd"],
+        env=command["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    assert {"users", "items", "alembic_version"} <= set(tables)
+
+
+def test_make_migrate_down_rolls_back_to_the_named_revision(
+    fresh_database: Callable[[], str],
+) -> None:
+    url = fresh_database()
+    migrate(url, "upgrade", "head")
+    target = revisions_oldest_first()[-2]
+    result = make_migrate_down(url, f"REV={target}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert asyncio.run(current_revisions(url)) == [target]
+
+
+def test_make_migrate_down_without_rev_refuses_in_one_line(
+    fresh_database: Callable[[], str],
+) -> None:
+    url = fresh_database()
+    migrate(url, "upgrade", "head")
+    result = make_migrate_down(url)
+    assert result.returncode == 2
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("make migrate-down needs REV=<revision>")
+    assert asyncio.run(current_revisions(url)) == [head_revision()]
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:

@@ -1,8 +1,10 @@
 """Accounts for tests that need a caller: one way to register, log in and authenticate.
 
-Async only: sync tests that drive a live server call ``asyncio.run`` on these.
+Async, for in-process clients; sync tests that drive a live server call ``asyncio.run``
+on these, or ``token_on_server`` for a bearer token.
 """
 
+import asyncio
 from typing import Any
 from uuid import uuid4
 
@@ -37,8 +39,23 @@ async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD
     return token
 
 
-async def auth_headers(client: httpx.AsyncClient) -> dict[str, str]:
-    """Headers that authenticate as a new account of their own."""
+async def new_account_token(client: httpx.AsyncClient) -> str:
+    """An access token for a new account of its own."""
     email = unique_email()
     await register(client, email)
-    return bearer(await log_in(client, email))
+    return await log_in(client, email)
+
+
+async def auth_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    """Headers that authenticate as a new account of their own."""
+    return bearer(await new_account_token(client))
+
+
+def token_on_server(base_url: str) -> str:
+    """An access token for a new account on a running server, for sync tests."""
+
+    async def fetch() -> str:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            return await new_account_token(client)
+
+    return asyncio.run(fetch())
