@@ -8,11 +8,16 @@ INSTALLED := $(VENV)/.installed
 # One set of pins for every Python the project runs on: resolved --universal from 3.11
 # (requires-python, what the venv may use) upwards, with markers where a pin differs by
 # version, so the same files install on 3.11 here and on the image's 3.12 (Dockerfile).
-LOCK := uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
+LOCK_OPTIONS := --universal --python-version 3.11 --generate-hashes --quiet
+LOCK := uv pip compile pyproject.toml $(LOCK_OPTIONS)
+# checkov (the policy scanner) has a virtualenv of its own: it pins packaging below the
+# version the service's dependencies need.
+SCAN_VENV := .venv-scan
+SCAN_INSTALLED := $(SCAN_VENV)/.installed
 export BIND ?= 127.0.0.1:8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev migrate migrate-down test docker-test smoke lint format lock clean bench
+.PHONY: help install run dev migrate migrate-down test docker-test smoke lint format lock clean bench deploy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -60,10 +65,16 @@ smoke: ## Smoke-test a deployed service: make smoke URL=https://... [TOKEN=<bear
 	@test -n "$(URL)" || { echo "make smoke needs URL=<the service's base URL>, e.g. make smoke URL=https://api.example.com"; exit 2; }
 	@SMOKE_TOKEN="$$TOKEN" $(PYTHON) scripts/smoke.py "$(URL)"
 
-lint: install ## ruff, formatting and mypy --strict
+lint: install $(SCAN_INSTALLED) ## ruff, formatting, mypy --strict, checkov on the deployment
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict app tests bench scripts gunicorn.conf.py migrations
+	KUBECTL=$(BIN)/kubectl CHECKOV=$(SCAN_VENV)/bin/checkov deploy/policy-scan.sh
+
+$(SCAN_INSTALLED): requirements/scan.txt $(INSTALLED)
+	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	@$(BIN)/uv pip sync --quiet --require-hashes --python $(SCAN_VENV)/bin/python requirements/scan.txt
+	@touch $@
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -73,9 +84,14 @@ lock: install ## Re-resolve and hash-lock requirements/*.txt from pyproject.toml
 	$(BIN)/$(LOCK) -o requirements/runtime.txt
 	$(BIN)/$(LOCK) --extra otel -c requirements/runtime.txt -o requirements/otel.txt
 	$(BIN)/$(LOCK) --extra otel --group dev -c requirements/otel.txt -o requirements/dev.txt
+	$(BIN)/uv pip compile --group pyproject.toml:scan $(LOCK_OPTIONS) -o requirements/scan.txt
+
+deploy: ## Namespace, migration Job (waited for), app: make deploy OVERLAY=production [PRINT=1]
+	KUBECTL=$${KUBECTL:-$$(command -v kubectl || echo $(BIN)/kubectl)} \
+		deploy/kubernetes/deploy.sh $(if $(PRINT),--print) $(OVERLAY)
 
 clean: ## Remove the virtualenvs and caches
-	rm -rf $(VENV) .venv-runtime .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-runtime $(SCAN_VENV) .pytest_cache .mypy_cache .ruff_cache
 
 bench: install ## Service vs hand-written baselines under gunicorn, wrk on loopback (~5 min)
 	$(BIN)/python -m bench --markdown docs/benchmarks.md

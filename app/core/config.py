@@ -417,7 +417,10 @@ class ServerSettings(BaseSettings):
     gunicorn_timeout: int = Field(default=60, ge=1)
     gunicorn_graceful_timeout: int = Field(default=40, ge=1)
     request_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
-    gunicorn_keepalive: int = Field(default=5, ge=1)
+    # Longer than the idle timeout of the proxies that pool connections to the app
+    # (ingress-nginx 60 s, AWS ALB 60 s): a proxy must close an idle connection first, or
+    # it can send a request on one the app is closing and answer 502.
+    gunicorn_keepalive: int = Field(default=75, ge=1)
     shutdown_drain_seconds: float = Field(default=5.0, ge=0, le=300)
     forwarded_allow_ips: str = "127.0.0.1,::1"
     memory_limit_mb: int | None = Field(default=None, ge=64)

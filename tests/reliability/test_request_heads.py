@@ -169,7 +169,8 @@ def test_ordinary_requests_under_the_limits_are_served(server: GunicornServer) -
 
 
 def test_an_idle_keep_alive_connection_outlives_the_head_timeout(server: GunicornServer) -> None:
-    """Between requests the keep-alive timeout (5 s) applies, not the head timeout."""
+    """Between requests the keep-alive timeout (GUNICORN_KEEPALIVE) applies, not the head
+    timeout."""
     with connect(server) as connection:
         for _ in range(2):
             connection.sendall(request_head(path="/test/ok") + b"\r\n")
