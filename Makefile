@@ -7,12 +7,14 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 LOCK := uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
 export BIND ?= 127.0.0.1:8000
+# The Kubernetes release the manifests are validated against (as in the deploy tests).
+KUBERNETES_VERSION := 1.32.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev migrate test docker-test lint format lock clean bench
+.PHONY: help install run dev migrate test docker-test k8s-check lint format lock clean bench
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 install: $(INSTALLED) ## Create .venv from the hash-locked requirements (idempotent)
 
@@ -47,10 +49,26 @@ test: install ## Run the whole test suite against a real PostgreSQL
 docker-test: install ## Build the image and test the composed stack (needs a Docker engine)
 	$(BIN)/pytest -m docker tests/docker
 
-lint: install ## ruff, formatting and mypy --strict
+k8s-check: install ## Render every kustomize overlay and validate it strictly (offline)
+	@for overlay in deploy/kubernetes/overlays/*/; do \
+		echo "$$overlay"; \
+		manifests=$$($(BIN)/kubectl kustomize "$$overlay") || exit 1; \
+		printf '%s\n' "$$manifests" \
+			| $(BIN)/kubernetes-validate --strict --kubernetes-version $(KUBERNETES_VERSION) - \
+			|| exit 1; \
+	done
+
+# The same commands, one hook each, in .pre-commit-config.yaml (a test keeps them equal).
+lint: install ## ruff, formatting, mypy --strict, file hygiene, Dockerfiles, workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict app tests bench gunicorn.conf.py migrations
+	$(BIN)/mypy --strict app tests bench scripts gunicorn.conf.py migrations
+	$(BIN)/python scripts/check_files.py
+	$(BIN)/hadolint --failure-threshold warning Dockerfile docker/pgbouncer/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/zizmor --offline --no-progress .github
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
