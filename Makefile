@@ -15,12 +15,14 @@ LOCK := uv pip compile pyproject.toml $(LOCK_OPTIONS)
 SCAN_VENV := .venv-scan
 SCAN_INSTALLED := $(SCAN_VENV)/.installed
 export BIND ?= 127.0.0.1:8000
+# The Kubernetes release the manifests are validated against (as in the deploy tests).
+KUBERNETES_VERSION := 1.32.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev migrate migrate-down test docker-test smoke lint format lock clean bench deploy
+.PHONY: help install run dev migrate migrate-down test docker-test k8s-check smoke lint format lock clean bench deploy
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 install: $(INSTALLED) ## Create .venv from the hash-locked requirements (idempotent)
 
@@ -65,11 +67,32 @@ smoke: ## Smoke-test a deployed service: make smoke URL=https://... [TOKEN=<bear
 	@test -n "$(URL)" || { echo "make smoke needs URL=<the service's base URL>, e.g. make smoke URL=https://api.example.com"; exit 2; }
 	@SMOKE_TOKEN="$$TOKEN" $(PYTHON) scripts/smoke.py "$(URL)"
 
-lint: install $(SCAN_INSTALLED) ## ruff, formatting, mypy --strict, checkov on the deployment
+# Every kustomization deploy.sh applies (the app, its migration Job, its namespace), as
+# deploy/policy-scan.sh finds them; components render only as part of them.
+k8s-check: install ## Render every kustomization deploy.sh applies and validate it strictly (offline)
+	@for kustomization in deploy/kubernetes/overlays/*/kustomization.yaml \
+			deploy/kubernetes/overlays/*/*/kustomization.yaml; do \
+		[ -f "$$kustomization" ] || continue; \
+		! grep -q '^kind: Component$$' "$$kustomization" || continue; \
+		overlay=$$(dirname "$$kustomization"); echo "$$overlay/"; \
+		manifests=$$($(BIN)/kubectl kustomize "$$overlay") || exit 1; \
+		printf '%s\n' "$$manifests" \
+			| $(BIN)/kubernetes-validate --strict --kubernetes-version $(KUBERNETES_VERSION) - \
+			|| exit 1; \
+	done
+
+# The same commands, one hook each, in .pre-commit-config.yaml (a test keeps them equal).
+lint: install $(SCAN_INSTALLED) ## ruff, formatting, mypy --strict, file hygiene, Dockerfiles, workflows, checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict app tests bench scripts gunicorn.conf.py migrations
-	KUBECTL=$(BIN)/kubectl CHECKOV=$(SCAN_VENV)/bin/checkov deploy/policy-scan.sh
+	$(BIN)/python scripts/check_files.py
+	$(BIN)/hadolint --failure-threshold warning Dockerfile docker/pgbouncer/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/zizmor --offline --no-progress .github
+	deploy/policy-scan.sh
 
 $(SCAN_INSTALLED): requirements/scan.txt $(INSTALLED)
 	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)

@@ -2,9 +2,12 @@
 # make lint's policy scan: checkov over every kustomization deploy.sh applies, rendered as
 # the cluster receives them, and over the Dockerfiles. Its settings and the reason for
 # each skipped check: deploy/checkov.yaml.
-# KUBECTL and CHECKOV name the binaries (default: on the PATH).
+# KUBECTL and CHECKOV name the binaries (default: the project's .venv and .venv-scan,
+# which `make lint` installs, else the PATH).
 set -eu
 cd "$(dirname "$0")/.."
+[ -x .venv/bin/kubectl ] && : "${KUBECTL:=.venv/bin/kubectl}"
+[ -x .venv-scan/bin/checkov ] && : "${CHECKOV:=.venv-scan/bin/checkov}"
 rendered=$(mktemp -d)
 trap 'rm -rf "$rendered"' EXIT
 

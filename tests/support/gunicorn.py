@@ -100,9 +100,13 @@ class GunicornServer:
         self.wait_until_healthy(timeout)
         return self
 
+    def command(self) -> list[str]:
+        """The command started; a subclass serves with another, reusing the port, wait and stop."""
+        return [str(self.gunicorn), "-c", "gunicorn.conf.py", *([self.app] if self.app else [])]
+
     def spawn(self) -> None:
         """Start the process and return at once (``start`` also waits for ``/health``)."""
-        command = [str(self.gunicorn), "-c", "gunicorn.conf.py", *([self.app] if self.app else [])]
+        command = self.command()
         if self.cpus is not None:
             command = ["taskset", "-c", self.cpus, *command]
         if self.output_path is not None:
