@@ -32,9 +32,14 @@ from app.users.router import router as users_router
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     settings = settings or get_settings_or_exit()
+    docs = settings.docs_served
     app = FastAPI(
         title=settings.app_name,
         version=settings.app_version,
+        # Off: the paths are not routed, so they are the ordinary 404 problem.
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
         lifespan=build_lifespan(settings, clock),
         # Request spans, once the lifespan's start_tracing has installed a tracer
         # provider; never for probes and scrapes. Metrics are Prometheus's and logs

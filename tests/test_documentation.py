@@ -1,6 +1,9 @@
-"""Every setting is documented once in .env.example and once in the README table."""
+"""Every setting is documented once in .env.example and once in the README table, and
+every file, module and class the README names exists, so a rename cannot leave it behind."""
 
+import importlib
 import re
+from pathlib import Path
 
 from app.core.config import Settings
 from tests.support.paths import ROOT
@@ -54,3 +57,63 @@ def test_documented_defaults_are_the_real_ones() -> None:
         assert row is not None, variable
         assert f"`{default}`" in row[1], (variable, row[1], default)
         assert example_default(example, variable).split()[0] == default, variable
+
+
+# Backticked names the README uses for things outside this project (libraries' classes).
+EXTERNAL_NAMES = frozenset({"BaseHTTPMiddleware", "AsyncSession", "QueuePool", "NullPool"})
+# The resource the "Adding a resource" recipe builds: it exists in the reader's copy only.
+RECIPE_PREFIX = "app/orders/"
+_PROJECT_DIRS = ("app", "bench", "migrations", "scripts", "tests")
+_DOTTED = re.compile(r"`(app(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`")
+_PATH = re.compile(r"`((?:app|bench|deploy|docker|docs|migrations|scripts|tests)/[^`*?<>\s]*)`")
+_LINK = re.compile(r"\]\(((?!https?:|#)[^)#\s]+)")
+_CLASS_LIKE = re.compile(r"`([A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+)`")
+
+
+def _readme() -> str:
+    return (ROOT / "README.md").read_text()
+
+
+def test_every_path_the_readme_names_exists() -> None:
+    text = _readme()
+    paths = set(_PATH.findall(text)) | set(_LINK.findall(text))
+    missing = sorted(
+        path
+        for path in paths
+        if not path.startswith(RECIPE_PREFIX) and not (ROOT / path.rstrip("/")).exists()
+    )
+    assert missing == []
+
+
+def test_every_module_the_readme_names_imports() -> None:
+    """``app.core.errors`` must import; ``app.db.base.Base`` must be in its module."""
+    packages = {path.name for path in (ROOT / "app").iterdir()} | {"main", "lifespan", "models"}
+    missing = []
+    for dotted in sorted(set(_DOTTED.findall(_readme()))):
+        parts = dotted.split(".")
+        if parts[1] not in packages and f"{parts[1]}.py" not in packages:
+            continue  # `app.dependency_overrides`: an attribute of an app, not a module
+        module, attribute = dotted, None
+        if (
+            not (ROOT / Path(*parts)).with_suffix(".py").exists()
+            and not (ROOT / Path(*parts)).is_dir()
+        ):
+            module, attribute = ".".join(parts[:-1]), parts[-1]
+        try:
+            imported = importlib.import_module(module)
+        except ImportError:
+            missing.append(dotted)
+            continue
+        if attribute is not None and not hasattr(imported, attribute):
+            missing.append(dotted)
+    assert missing == []
+
+
+def test_every_class_the_readme_names_is_defined() -> None:
+    sources = "\n".join(
+        path.read_text() for folder in _PROJECT_DIRS for path in (ROOT / folder).rglob("*.py")
+    )
+    defined = set(re.findall(r"^\s*(?:class|def)\s+([A-Za-z_]\w*)", sources, re.MULTILINE))
+    defined |= set(re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=", sources, re.MULTILINE))
+    names = set(_CLASS_LIKE.findall(_readme())) - EXTERNAL_NAMES
+    assert sorted(names - defined) == []

@@ -170,6 +170,8 @@ class ServiceSettings(BaseSettings):
     app_name: str = Field(default="fastapi-service", min_length=1, max_length=64)
     app_version: str = Field(default="0.1.0", min_length=1, max_length=64)
     git_sha: str = Field(default="unknown", min_length=1, max_length=64)
+    # None: served everywhere but production (see ``Settings.docs_served``).
+    docs_enabled: bool | None = None
 
 
 class DatabaseSettings(BaseSettings):
@@ -511,6 +513,15 @@ class Settings(
         api = self.api_bind
         host = "127.0.0.1" if api.startswith("unix:") else api.rpartition(":")[0]
         return f"{host}:{self.metrics_port}"
+
+    @property
+    def docs_served(self) -> bool:
+        """Whether ``/docs``, ``/redoc`` and ``/openapi.json`` answer: ``DOCS_ENABLED``, else
+        everywhere but production, where the schema would map the attack surface for
+        anyone who asks. Tooling still gets it from ``app.openapi()``."""
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.environment != "production"
 
     @property
     def resolved_log_format(self) -> Literal["json", "console"]:
