@@ -59,8 +59,19 @@ def test_documented_defaults_are_the_real_ones() -> None:
         assert example_default(example, variable).split()[0] == default, variable
 
 
-# Backticked names the README uses for things outside this project (libraries' classes).
-EXTERNAL_NAMES = frozenset({"BaseHTTPMiddleware", "AsyncSession", "QueuePool", "NullPool"})
+# Backticked names the README uses for things outside this project: libraries' classes,
+# Kubernetes kinds and values, Argo CD hook phases.
+EXTERNAL_NAMES = frozenset(
+    {
+        "AsyncSession",
+        "BaseHTTPMiddleware",
+        "ExternalSecret",
+        "NullPool",
+        "PreSync",
+        "QueuePool",
+        "ScheduleAnyway",
+    }
+)
 # The resource the "Adding a resource" recipe builds: it exists in the reader's copy only.
 RECIPE_PREFIX = "app/orders/"
 _PROJECT_DIRS = ("app", "bench", "migrations", "scripts", "tests")

@@ -58,7 +58,10 @@ def the_failure(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def service_env(database_url: str) -> dict[str, str]:
-    return production_env(database_url, JWT_SECRET_KEY=JWT_SECRET, **FAST_PASSWORD_HASHING_ENV)
+    # Docs served, as in staging: the key endpoints come from the schema.
+    return production_env(
+        database_url, JWT_SECRET_KEY=JWT_SECRET, DOCS_ENABLED="true", **FAST_PASSWORD_HASHING_ENV
+    )
 
 
 @pytest.fixture(scope="module")
