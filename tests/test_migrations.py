@@ -94,7 +94,7 @@ def test_downgrade_to_base_then_upgrade_again(fresh_database: Callable[[], str])
     tables = asyncio.run(
         fetch_column(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     )
-    assert {"users", "items", "alembic_version"} <= set(tables)
+    assert {"users", "idempotency_keys", "alembic_version"} <= set(tables)
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:
