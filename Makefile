@@ -14,21 +14,33 @@ LOCK := uv pip compile pyproject.toml $(LOCK_OPTIONS)
 # version the service's dependencies need.
 SCAN_VENV := .venv-scan
 SCAN_INSTALLED := $(SCAN_VENV)/.installed
+# Revisions are numbered 0001, 0002, ...: the next one after the head.
+NEXT_REVISION := from alembic.config import Config; from alembic.script import ScriptDirectory; \
+	head = ScriptDirectory.from_config(Config("alembic.ini")).get_current_head(); \
+	print(f"{int(head or 0) + 1:04d}")
+# make init: the service's new name, and EXAMPLE=no to remove the example resource.
+EXAMPLE ?= yes
+REQUIRE_PYTHON = $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	|| { echo "Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)"; exit 1; }
 export BIND ?= 127.0.0.1:8000
 # The Kubernetes release the manifests are validated against (as in the deploy tests).
 KUBERNETES_VERSION := 1.32.0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev migrate migrate-down test docker-test k8s-check smoke lint format lock clean bench deploy
+.PHONY: help init install run dev migrate migrate-down revision test docker-test k8s-check smoke lint format lock clean deploy
+.PHONY: bench  # example:items
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
+init: ## Make the template yours: make init NAME=orders-service [EXAMPLE=no]
+	@$(REQUIRE_PYTHON)
+	@$(PYTHON) scripts/init_project.py --example "$(EXAMPLE)" -- "$(NAME)"
+
 install: $(INSTALLED) ## Create .venv from the hash-locked requirements (idempotent)
 
 $(INSTALLED): requirements/dev.txt requirements/runtime.txt
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-		|| { echo "Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)"; exit 1; }
+	@$(REQUIRE_PYTHON)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if command -v uv >/dev/null 2>&1; then \
 		uv pip sync --quiet --require-hashes --compile-bytecode --python $(BIN)/python requirements/dev.txt; \
@@ -44,6 +56,11 @@ migrate: install ## Create the database if missing and apply migrations
 migrate-down: install ## Roll the schema back to a named revision: make migrate-down REV=0003
 	@test -n "$(REV)" || { echo "make migrate-down needs REV=<revision> to downgrade to (see: $(BIN)/alembic history)"; exit 2; }
 	$(BIN)/alembic downgrade "$(REV)"
+
+# Autogenerate compares the models with the database, so it needs one at head.
+revision: migrate ## New migration from the models (needs the database): make revision m="add orders"
+	@test -n "$(m)" || { echo 'Describe it: make revision m="add orders"' >&2; exit 2; }
+	$(BIN)/alembic revision --autogenerate --rev-id "$$($(BIN)/python -c '$(NEXT_REVISION)')" -m "$(m)"
 
 run: migrate ## Migrate, then serve under gunicorn on $(BIND)
 	exec $(BIN)/gunicorn -c gunicorn.conf.py
@@ -85,7 +102,7 @@ k8s-check: install ## Render every kustomization deploy.sh applies and validate 
 lint: install $(SCAN_INSTALLED) ## ruff, formatting, mypy --strict, file hygiene, Dockerfiles, workflows, checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict app tests bench scripts gunicorn.conf.py migrations
+	$(BIN)/mypy --strict
 	$(BIN)/python scripts/check_files.py
 	$(BIN)/hadolint --failure-threshold warning Dockerfile docker/pgbouncer/Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -116,5 +133,7 @@ deploy: ## Namespace, migration Job (waited for), app: make deploy OVERLAY=produ
 clean: ## Remove the virtualenvs and caches
 	rm -rf $(VENV) .venv-runtime $(SCAN_VENV) .pytest_cache .mypy_cache .ruff_cache
 
+# example:items:begin
 bench: install ## Service vs hand-written baselines under gunicorn, wrk on loopback (~5 min)
 	$(BIN)/python -m bench --markdown docs/benchmarks.md
+# example:items:end

@@ -16,7 +16,7 @@ from app.core.context import REQUEST_ID_HEADER
 from app.core.errors import register_error_handlers
 from app.core.routing import add_routes
 from app.db.errors import register_database_error_handlers
-from app.items.router import router as items_router
+from app.items.router import router as items_router  # example:items
 from app.lifespan import build_lifespan
 from app.middleware.body_limit import BodySizeLimitMiddleware
 from app.middleware.deadline import RequestDeadlineMiddleware
@@ -58,7 +58,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     )
     register_error_handlers(app)
     register_database_error_handlers(app)
-    add_routes(app, (users_router, log_in_router, items_router))
+    add_routes(
+        app,
+        (
+            users_router,
+            log_in_router,
+            items_router,  # example:items
+        ),
+    )
 
     # Added innermost first: a request passes the probes (which answer /health and
     # /ready at once, and whatever arrives on the metrics listener), telemetry (request

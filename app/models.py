@@ -4,7 +4,11 @@ Adding a resource adds its ``models`` import here.
 """
 
 from app.idempotency.models import IdempotencyKey
-from app.items.models import Item
+from app.items.models import Item  # example:items
 from app.users.models import User
 
-__all__ = ["IdempotencyKey", "Item", "User"]
+__all__ = [
+    "IdempotencyKey",
+    "Item",  # example:items
+    "User",
+]

@@ -6,25 +6,19 @@ request that is slow, one that reads a body, one that fails, and one whose commi
 
 import asyncio
 import gc
-import os
-import signal
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Body, FastAPI, Request, Response
+from fastapi import Body, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.auth.dependencies import CurrentPrincipal
 from app.core.clock import Clock, utc_now
 from app.core.config import Settings
 from app.core.http_client import HttpClientDep
 from app.db.database import DatabaseDep
-from app.idempotency.keyed_writes import IdempotencyKeyHeader, KeyedWritesDep
-from app.items import service as items_service
-from app.items.schemas import ItemCreate, ItemRead
 from app.main import create_app
 
 # Internal detail that belongs in the server's log and never in a response.
@@ -66,6 +60,11 @@ def create_test_app(settings: Settings | None = None, *, clock: Clock = utc_now)
         response = await client.get(url)
         return {"received_request_id": response.headers.get("x-seen-request-id")}
 
+    @app.get("/test/numbered/{number}")
+    async def numbered(number: int) -> dict[str, int]:
+        """A route with a path parameter: metrics and logs name it by its template."""
+        return {"number": number}
+
     @app.post("/test/echo")
     async def echo(request: Request) -> dict[str, int]:
         return {"received_bytes": len(await request.body())}
@@ -100,24 +99,6 @@ def create_test_app(settings: Settings | None = None, *, clock: Clock = utc_now)
             await connection.execute(_INSERT_PROBE, {"v": value})
             await connection.execute(text("SELECT pg_sleep(:s)"), {"s": seconds})
         return Written(written=[value])
-
-    @app.post("/test/items-then-crash", status_code=201)
-    async def create_item_then_crash(
-        body: ItemCreate,
-        caller: CurrentPrincipal,
-        db: DatabaseDep,
-        keyed: KeyedWritesDep,
-        response: Response,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> ItemRead:
-        """Creates an item as POST /api/v1/items does, then the worker dies before answering."""
-        item, replayed_status = await items_service.create(
-            db, keyed, owner_id=caller.account_id, item=body, idempotency_key=idempotency_key
-        )
-        if replayed_status is None:
-            os.kill(os.getpid(), signal.SIGKILL)
-        response.headers["Idempotent-Replayed"] = "true"
-        return item
 
     @app.post("/test/write", status_code=201)
     async def write(values: list[int], db: DatabaseDep) -> Written:

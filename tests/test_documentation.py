@@ -77,7 +77,7 @@ RECIPE_PREFIX = "app/orders/"
 _PROJECT_DIRS = ("app", "bench", "migrations", "scripts", "tests")
 _DOTTED = re.compile(r"`(app(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`")
 _PATH = re.compile(r"`((?:app|bench|deploy|docker|docs|migrations|scripts|tests)/[^`*?<>\s]*)`")
-_LINK = re.compile(r"\]\(((?!https?:|#)[^)#\s]+)")
+_LINK = re.compile(r"\]\(((?!https?:|#)[\w./-]+)(?:#[\w-]*)?\)")
 _CLASS_LIKE = re.compile(r"`([A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+)`")
 
 

@@ -5,19 +5,53 @@ workers. Expiry is driven by the database's own clock: the stored key is made ol
 """
 
 import asyncio
+import os
+import signal
 from collections.abc import Iterator
 from uuid import uuid4
 
 import httpx
 import pytest
+from fastapi import FastAPI, Response
 
+from app.auth.dependencies import CurrentPrincipal
+from app.db.database import DatabaseDep
+from app.idempotency.keyed_writes import IdempotencyKeyHeader, KeyedWritesDep
+from app.items import service
+from app.items.schemas import ItemCreate, ItemRead
+from tests.apps import create_test_app
 from tests.support.accounts import auth_headers
 from tests.support.database import execute, fetch_column
-from tests.support.gunicorn import TEST_APP, GunicornServer, production_env
+from tests.support.gunicorn import GunicornServer, production_env
 from tests.support.problems import assert_problem
 from tests.support.settings import FAST_PASSWORD_HASHING_ENV
 
 ITEMS = "/api/v1/items"
+CRASHING_APP = "tests.test_idempotency:create_crashing_app()"
+
+
+def create_crashing_app() -> FastAPI:
+    """The test app and a route that creates an item, then kills its worker unanswered."""
+    app = create_test_app()
+
+    @app.post("/test/items-then-crash", status_code=201)
+    async def create_item_then_crash(
+        body: ItemCreate,
+        caller: CurrentPrincipal,
+        db: DatabaseDep,
+        keyed: KeyedWritesDep,
+        response: Response,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> ItemRead:
+        item, replayed_status = await service.create(
+            db, keyed, owner_id=caller.account_id, item=body, idempotency_key=idempotency_key
+        )
+        if replayed_status is None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        response.headers["Idempotent-Replayed"] = "true"
+        return item
+
+    return app
 
 
 def keyed(headers: dict[str, str], key: str) -> dict[str, str]:
@@ -104,7 +138,7 @@ async def test_an_expired_key_is_pruned_and_the_request_runs_again(
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[GunicornServer]:
     env = production_env(database_url, WEB_CONCURRENCY="2", **FAST_PASSWORD_HASHING_ENV)
-    with GunicornServer(env, app=TEST_APP) as running:
+    with GunicornServer(env, app=CRASHING_APP) as running:
         yield running
 
 

@@ -81,8 +81,8 @@ class AccessFields(TypedDict):
 
 ACCESS_FIELDS: AccessFields = {
     "method": "GET",
-    "path": "/api/v1/items/7",
-    "route": "/api/v1/items/{item_id}",
+    "path": "/api/v1/orders/7",
+    "route": "/api/v1/orders/{order_id}",
     "status": 200,
     "duration_ms": 1.25,
     "client": "10.0.0.9",

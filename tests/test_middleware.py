@@ -154,7 +154,7 @@ async def test_api_responses_forbid_sniffing_framing_referrers_and_caching(
     headers = await auth_headers(client)
     for response in (
         await client.get("/api/v1/users/me", headers=headers),  # an account
-        await client.get("/api/v1/items/1"),  # a problem: no token
+        await client.get("/api/v1/users/me"),  # a problem: no token
         await client.post("/api/v1/auth/token", data={"username": "x", "password": "y"}),
     ):
         assert response.headers["X-Content-Type-Options"] == "nosniff"

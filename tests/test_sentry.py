@@ -27,7 +27,7 @@ def test_event_is_tagged_with_the_request_id_and_stripped_of_credentials() -> No
     event = {
         "exception": {"values": [{"type": "RuntimeError", "value": "boom"}]},
         "request": {
-            "url": "http://api.example/api/v1/items",
+            "url": "http://api.example/api/v1/orders",
             "query_string": "access_token=qs-secret&page=2",
             "headers": {
                 "Authorization": "Bearer h-secret",

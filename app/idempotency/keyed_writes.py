@@ -15,7 +15,7 @@ Keys are scoped to the caller and kept ``IDEMPOTENCY_TTL_HOURS``; each keyed req
 first deletes up to a hundred expired keys (anyone's, oldest first, by an index on
 ``created_at``), so no separate job is needed. A route opts in by taking
 ``IdempotencyKeyHeader``, running its write in ``KeyedWrites.transaction`` and
-answering a replay with the stored status (see ``app/items``).
+answering a replay with the stored status (docs/adding-a-resource.md shows it).
 """
 
 import hashlib
@@ -104,7 +104,7 @@ class KeyedWrites:
     ) -> AsyncIterator[KeyedWrite]:
         """``db.transaction()``, claiming ``key`` first when there is one.
 
-        ``operation`` names what is done (``POST /api/v1/items``) and ``body`` is the
+        ``operation`` names what is done (``POST /api/v1/orders``) and ``body`` is the
         request as JSON: together they are the request a repeat must match.
         """
         async with db.transaction() as connection:

@@ -33,7 +33,7 @@ logger = structlog.get_logger("app.access")
 class RouteTemplates:
     """The full template (router prefixes included) of the route a request matched.
 
-    Templates keep metric labels bounded: ``/api/v1/items/{item_id}``, never the raw
+    Templates keep metric labels bounded: ``/api/v1/orders/{order_id}``, never the raw
     path. The table is built on first use, once every route has been added.
     """
 

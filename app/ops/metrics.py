@@ -13,7 +13,7 @@ beside the API), never on the API's port: the series name the build and every ro
 which the public has no business reading. ``app.ops.probes`` hands that listener's
 requests to ``serve_metrics_listener``.
 
-Labels are bounded: routes are templates (``/api/v1/items/{item_id}``), unmatched
+Labels are bounded: routes are templates (``/api/v1/orders/{order_id}``), unmatched
 paths share one label, and statuses are classes (``2xx``).
 """
 

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
     )
     op.create_index("uq_users_email_lower", "users", [sa.text("lower(email)")], unique=True)
+    # example:items:begin
     op.create_table(
         "items",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -47,10 +48,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_items")),
     )
     op.create_index(op.f("ix_items_owner_id"), "items", ["owner_id"], unique=False)
+    # example:items:end
 
 
 def downgrade() -> None:
+    # example:items:begin
     op.drop_index(op.f("ix_items_owner_id"), table_name="items")
     op.drop_table("items")
+    # example:items:end
     op.drop_index("uq_users_email_lower", table_name="users")
     op.drop_table("users")

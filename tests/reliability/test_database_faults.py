@@ -13,7 +13,7 @@ from uuid import uuid4
 
 import httpx
 
-from tests.support.accounts import auth_headers
+from tests.support.accounts import ME, PASSWORD, USERS, auth_headers, unique_email
 from tests.support.database import database_behind_proxy, fetch_column
 from tests.support.gunicorn import TEST_APP, GunicornServer, production_env
 from tests.support.load import SteadyLoad
@@ -29,17 +29,14 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
     )
 
 
-def an_item_to_read(base_url: str) -> tuple[str, dict[str, str]]:
-    """The path of a new account's item, and the headers that may read it."""
+def an_account_to_read(base_url: str) -> tuple[str, dict[str, str]]:
+    """A read of a new account's row (the token checked, one query), and its headers."""
 
-    async def create() -> tuple[str, dict[str, str]]:
+    async def log_in() -> dict[str, str]:
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-            headers = await auth_headers(client)
-            item = await client.post("/api/v1/items", json={"title": "read me"}, headers=headers)
-            assert item.status_code == 201, item.text
-            return f"/api/v1/items/{item.json()['id']}", headers
+            return await auth_headers(client)
 
-    return asyncio.run(create())
+    return ME, asyncio.run(log_in())
 
 
 def wait_until_ready(base_url: str, timeout: float = 10) -> float:
@@ -65,7 +62,7 @@ def test_database_gone_for_5_s_under_load(database_url: str, report: Report) -> 
         database_behind_proxy(database_url) as (proxy, proxied),
         GunicornServer(server_env(proxied, READY_CACHE_SECONDS="0.2")) as server,
     ):
-        path, headers = an_item_to_read(server.base_url)
+        path, headers = an_account_to_read(server.base_url)
         with SteadyLoad(server.base_url, path, clients=16, headers=headers) as load:
             time.sleep(2)
             gone = time.monotonic()
@@ -116,7 +113,7 @@ def test_slow_database_requests_end_by_their_deadline_and_no_connection_leaks(
         database_behind_proxy(database_url) as (proxy, proxied),
         GunicornServer({**env, "DATABASE_URL": proxied}, app=TEST_APP) as server,
     ):
-        path, headers = an_item_to_read(server.base_url)
+        path, headers = an_account_to_read(server.base_url)
         proxy.delay(3)  # every byte, each way: far past the deadline
         started = time.monotonic()
         slow = burst(server.base_url, path, headers, 20)
@@ -151,7 +148,7 @@ def test_pooled_connections_killed_by_the_server_go_unnoticed(
     # retried: see tests/test_database_outage.py).
     env = server_env(database_url, APP_NAME=app_name, WEB_CONCURRENCY="1")
     with GunicornServer(env) as server:
-        path, headers = an_item_to_read(server.base_url)
+        path, headers = an_account_to_read(server.base_url)
         assert burst(server.base_url, path, headers, 20) == [200] * 20  # fills the pool
         killed = asyncio.run(
             fetch_column(
@@ -164,9 +161,12 @@ def test_pooled_connections_killed_by_the_server_go_unnoticed(
         reads = burst(server.base_url, path, headers, 20)
 
         async def create() -> list[int]:
-            async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as client:
-                items = [client.post("/api/v1/items", json={"title": "t"}) for _ in range(10)]
-                return [response.status_code for response in await asyncio.gather(*items)]
+            async with httpx.AsyncClient(base_url=server.base_url) as client:
+                accounts = [
+                    client.post(USERS, json={"email": unique_email(), "password": PASSWORD})
+                    for _ in range(10)
+                ]
+                return [response.status_code for response in await asyncio.gather(*accounts)]
 
         writes = asyncio.run(create())
 
@@ -184,7 +184,7 @@ def test_an_exhausted_pool_refuses_with_503_after_the_pool_timeout(
 ) -> None:
     env = server_env(database_url, WEB_CONCURRENCY="1", DB_POOL_SIZE="1", DB_POOL_TIMEOUT="0.5")
     with GunicornServer(env, app=TEST_APP) as server:
-        path, headers = an_item_to_read(server.base_url)
+        path, headers = an_account_to_read(server.base_url)
 
         async def starve() -> tuple[int, list[tuple[int, float]]]:
             async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as client:
@@ -221,7 +221,7 @@ def test_the_service_starts_before_its_database_and_serves_once_it_arrives(
             ready = httpx.get(f"{server.base_url}/ready").status_code
             proxy.restore()
             became_ready = wait_until_ready(server.base_url)
-            path, headers = an_item_to_read(server.base_url)
+            path, headers = an_account_to_read(server.base_url)
             read = httpx.get(f"{server.base_url}{path}", headers=headers).status_code
 
     report(

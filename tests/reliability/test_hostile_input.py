@@ -18,8 +18,8 @@ import httpx
 import jwt
 import pytest
 
-from app.core.pagination import CursorCodec
-from tests.support.accounts import auth_headers
+from app.core.pagination import CursorCodec  # example:items
+from tests.support.accounts import ME, USERS, auth_headers
 from tests.support.gunicorn import GunicornServer, production_env
 from tests.support.problems import assert_problem
 from tests.support.settings import FAST_PASSWORD_HASHING_ENV
@@ -89,18 +89,17 @@ def test_malformed_nested_mistyped_and_undecodable_bodies_are_400_or_422(
     server: GunicornServer, headers: dict[str, str], report: Report
 ) -> None:
     outcomes = []
-    items = f"{server.base_url}/api/v1/items"
     bodies = {
-        "malformed": (b'{"title": "' + MARKER.encode(), "application/json"),
+        "malformed": (b'{"email": "' + MARKER.encode(), "application/json"),
         "deeply nested": (b"[" * 30_000 + b"]" * 30_000, "application/json"),
-        "wrong content type": (f"title={MARKER}".encode(), "text/plain"),
-        "invalid UTF-8": (b'{"title": "\xff\xfe' + MARKER.encode() + b'"}', "application/json"),
+        "wrong content type": (f"email={MARKER}".encode(), "text/plain"),
+        "invalid UTF-8": (b'{"email": "\xff\xfe' + MARKER.encode() + b'"}', "application/json"),
         "not an object": (b"[1, 2, 3]", "application/json"),
     }
     for case, (body, content_type) in bodies.items():
         rid = request_id()
         response = httpx.post(
-            items,
+            f"{server.base_url}{USERS}",
             content=body,
             headers={**headers, "Content-Type": content_type, "X-Request-ID": rid},
         )
@@ -114,8 +113,7 @@ def test_malformed_nested_mistyped_and_undecodable_bodies_are_400_or_422(
 def test_bodies_over_the_limit_are_413_with_or_without_a_length(
     server: GunicornServer, headers: dict[str, str]
 ) -> None:
-    items = f"{server.base_url}/api/v1/items"
-    big = b'{"title": "' + b"x" * 70_000 + b'"}'
+    big = b'{"email": "' + b"x" * 70_000 + b'"}'
 
     def chunks() -> Iterator[bytes]:
         for start in range(0, len(big), 8192):
@@ -124,7 +122,7 @@ def test_bodies_over_the_limit_are_413_with_or_without_a_length(
     for content in (big, chunks()):
         rid = request_id()
         response = httpx.post(
-            items,
+            f"{server.base_url}{USERS}",
             content=content,
             headers={**headers, "X-Request-ID": rid, "Content-Type": "application/json"},
         )
@@ -135,7 +133,7 @@ def test_a_body_dripping_in_slower_than_the_deadline_is_408(
     server: GunicornServer, headers: dict[str, str]
 ) -> None:
     def drip() -> Iterator[bytes]:
-        yield b'{"title": "'
+        yield b'{"email": "'
         for _ in range(10):
             time.sleep(0.5)
             yield b"x"
@@ -144,7 +142,7 @@ def test_a_body_dripping_in_slower_than_the_deadline_is_408(
     rid = request_id()
     started = time.monotonic()
     response = httpx.post(
-        f"{server.base_url}/api/v1/items",
+        f"{server.base_url}{USERS}",
         content=drip(),
         headers={**headers, "X-Request-ID": rid, "Content-Type": "application/json"},
         timeout=15,
@@ -153,21 +151,25 @@ def test_a_body_dripping_in_slower_than_the_deadline_is_408(
     assert time.monotonic() - started < 2 + 1.5
 
 
-def test_nul_bytes_are_422_and_sql_metacharacters_are_only_text(
-    server: GunicornServer, headers: dict[str, str]
-) -> None:
+def test_nul_bytes_are_422(server: GunicornServer, headers: dict[str, str]) -> None:
     base = server.base_url
     for url, body in (
-        (f"{base}/api/v1/users", {"email": f"a\u0000{MARKER}@example.com", "password": "p" * 10}),
-        (f"{base}/api/v1/users", {"email": "nul@example.com", "password": f"p\u0000{MARKER}xx"}),
+        (f"{base}{USERS}", {"email": f"a\u0000{MARKER}@example.com", "password": "p" * 10}),
+        (f"{base}{USERS}", {"email": "nul@example.com", "password": f"p\u0000{MARKER}xx"}),
+        # example:items:begin
         (f"{base}/api/v1/items", {"title": f"t\u0000{MARKER}"}),
         (f"{base}/api/v1/items", {"title": "t", "description": f"d\u0000{MARKER}"}),
+        # example:items:end
     ):
         rid = request_id()
         response = httpx.post(url, json=body, headers={**headers, "X-Request-ID": rid})
         assert_refused(server, response, 422, rid)
         assert MARKER not in response.text
 
+
+# example:items:begin
+def test_sql_metacharacters_are_only_text(server: GunicornServer, headers: dict[str, str]) -> None:
+    base = server.base_url
     title = "'; DROP TABLE items; -- \" \\ % _ $1 {{x}}"
     created = httpx.post(f"{base}/api/v1/items", json={"title": title}, headers=headers)
     assert created.status_code == 201
@@ -225,6 +227,7 @@ def test_signed_cursors_of_another_shape_are_400_and_never_logged(
         assert quoted not in written
 
 
+# example:items:end
 def test_forged_expired_and_unsigned_tokens_are_401(server: GunicornServer) -> None:
     now = int(time.time())
     claims = {"sub": "1", "iss": "fastapi-service", "aud": "fastapi-service", "iat": now}
@@ -249,7 +252,7 @@ def test_hostile_request_ids_and_user_agents_are_neither_echoed_nor_logged_raw(
 ) -> None:
     for hostile in (f"{MARKER}%0d%0aSet-Cookie: x=1", f'"<script>{MARKER}', "a" * 129):
         response = httpx.get(
-            f"{server.base_url}/api/v1/items/1",
+            f"{server.base_url}{ME}",
             headers={"X-Request-ID": hostile, "User-Agent": f"{MARKER} () {{ :; }};"},
         )
         assert_problem(response, 401)
@@ -274,7 +277,7 @@ def test_very_long_urls_and_headers_are_refused_cleanly(server: GunicornServer) 
 
     rid = request_id()
     response = httpx.get(
-        f"{server.base_url}/api/v1/items",
+        f"{server.base_url}{ME}",
         headers={"X-Request-ID": rid, "X-Padding": MARKER * 1000},
     )
     assert_refused(server, response, 401, rid)

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.reliability.test_database_faults import an_item_to_read
+from tests.reliability.test_database_faults import an_account_to_read
 from tests.support.accounts import TOKEN
 from tests.support.gunicorn import GunicornServer, production_env
 from tests.support.load import SteadyLoad
@@ -96,7 +96,7 @@ def test_a_login_flood_leaves_readiness_memory_and_other_users_alone(
     # Production hashing (the defaults), two workers, one hash at a time in each.
     env = production_env(database_url, WEB_CONCURRENCY=str(WORKERS))
     with GunicornServer(env) as server:
-        path, headers = an_item_to_read(server.base_url)
+        path, headers = an_account_to_read(server.base_url)
         with _another_user(server.base_url, path, headers) as quiet:
             warm = time.monotonic() + 1  # connections opened, caches filled: not counted
             time.sleep(4)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.reliability.test_database_faults import an_item_to_read, server_env
+from tests.reliability.test_database_faults import an_account_to_read, server_env
 from tests.support.gunicorn import TEST_APP, GunicornServer
 from tests.support.load import SteadyLoad
 
@@ -25,7 +25,7 @@ def test_sigterm_under_load_completes_every_accepted_request_and_exits_zero(
         GUNICORN_GRACEFUL_TIMEOUT="10",
     )
     with GunicornServer(env) as server:
-        path, headers = an_item_to_read(server.base_url)
+        path, headers = an_account_to_read(server.base_url)
         # A connection per request: a refused connect then means "not accepted", and any
         # other failure is an accepted request that was dropped.
         with SteadyLoad(
@@ -64,7 +64,7 @@ def test_a_killed_worker_is_replaced_while_the_service_keeps_answering(
     database_url: str, report: Report
 ) -> None:
     with GunicornServer(server_env(database_url)) as server:
-        path, headers = an_item_to_read(server.base_url)
+        path, headers = an_account_to_read(server.base_url)
         before = server.worker_pids()
         with SteadyLoad(server.base_url, path, clients=8, headers=headers) as load:
             time.sleep(1)
