@@ -27,7 +27,10 @@ ACCOUNT_OPERATIONS = {"POST /api/v1/users", "GET /api/v1/users/me", "POST /api/v
 
 @pytest.fixture(scope="module")
 def live_server(database_url: str) -> Iterator[GunicornServer]:
-    env = production_env(database_url, WEB_CONCURRENCY="2", **FAST_PASSWORD_HASHING_ENV)
+    # Docs served, as in staging: the fuzzer reads the schema the server publishes.
+    env = production_env(
+        database_url, WEB_CONCURRENCY="2", DOCS_ENABLED="true", **FAST_PASSWORD_HASHING_ENV
+    )
     with GunicornServer(env) as server:
         yield server
 
