@@ -5,20 +5,19 @@ workers. Expiry is driven by the database's own clock: the stored key is made ol
 """
 
 import asyncio
+import functools
 import os
 import signal
 from collections.abc import Iterator
+from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
-from fastapi import FastAPI, Response
+from fastapi import FastAPI
 
-from app.auth.dependencies import CurrentPrincipal
-from app.db.database import DatabaseDep
-from app.idempotency.keyed_writes import IdempotencyKeyHeader, KeyedWritesDep
-from app.items import service
-from app.items.schemas import ItemCreate, ItemRead
+from app.items.router import create_item
+from app.items.schemas import ItemRead
 from tests.apps import create_test_app
 from tests.support.accounts import auth_headers
 from tests.support.database import execute, fetch_column
@@ -31,24 +30,19 @@ CRASHING_APP = "tests.test_idempotency:create_crashing_app()"
 
 
 def create_crashing_app() -> FastAPI:
-    """The test app and a route that creates an item, then kills its worker unanswered."""
+    """The test app and a route that creates an item, then kills its worker unanswered.
+
+    The route is the real create endpoint (its signature too, so FastAPI injects the
+    same dependencies), followed by a SIGKILL unless the answer was a replay.
+    """
     app = create_test_app()
 
     @app.post("/test/items-then-crash", status_code=201)
-    async def create_item_then_crash(
-        body: ItemCreate,
-        caller: CurrentPrincipal,
-        db: DatabaseDep,
-        keyed: KeyedWritesDep,
-        response: Response,
-        idempotency_key: IdempotencyKeyHeader = None,
-    ) -> ItemRead:
-        item, replayed_status = await service.create(
-            db, keyed, owner_id=caller.account_id, item=body, idempotency_key=idempotency_key
-        )
-        if replayed_status is None:
+    @functools.wraps(create_item)
+    async def create_item_then_crash(**arguments: Any) -> ItemRead:
+        item = await create_item(**arguments)
+        if "Idempotent-Replayed" not in arguments["response"].headers:
             os.kill(os.getpid(), signal.SIGKILL)
-        response.headers["Idempotent-Replayed"] = "true"
         return item
 
     return app

@@ -131,6 +131,13 @@ def check_files(*paths: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def written(directory: Path, files: dict[str, bytes]) -> list[Path]:
+    """``files`` (name: content) written into ``directory``; their paths."""
+    for name, content in files.items():
+        (directory / name).write_bytes(content)
+    return [directory / name for name in files]
+
+
 def test_file_hygiene_passes_clean_files(tmp_path: Path) -> None:
     files = {
         "ok.py": b"x = 1\n",
@@ -140,9 +147,7 @@ def test_file_hygiene_passes_clean_files(tmp_path: Path) -> None:
         "empty.txt": b"",
         "image.png": b"\x89PNG\r\n\x00 \n\n",  # binary: no lines to judge
     }
-    for name, content in files.items():
-        (tmp_path / name).write_bytes(content)
-    result = check_files(*(tmp_path / name for name in files))
+    result = check_files(*written(tmp_path, files))
     assert (result.returncode, result.stderr) == (0, "")
 
 
@@ -157,9 +162,7 @@ def test_file_hygiene_reports_each_problem_with_its_place(tmp_path: Path) -> Non
         "latin1.txt": b"caf\xe9\n",
         "big.txt": b"x\n" * (256 * 1024 + 1),
     }
-    for name, content in files.items():
-        (tmp_path / name).write_bytes(content)
-    result = check_files(*(tmp_path / name for name in files))
+    result = check_files(*written(tmp_path, files))
     assert result.returncode == 1
     problems = [line.removeprefix(f"{tmp_path}/") for line in result.stderr.splitlines()]
     assert problems[:6] == [
