@@ -8,6 +8,10 @@ set -eu
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/kubectl ] && : "${KUBECTL:=.venv/bin/kubectl}"
 [ -x .venv-scan/bin/checkov ] && : "${CHECKOV:=.venv-scan/bin/checkov}"
+if [ -z "${CHECKOV:-}" ] && ! command -v checkov >/dev/null 2>&1; then
+    echo "checkov is not installed: run make lint once (it creates .venv-scan)" >&2
+    exit 1
+fi
 rendered=$(mktemp -d)
 trap 'rm -rf "$rendered"' EXIT
 
