@@ -3,8 +3,9 @@
 Each copy holds the files git knows (committed or not yet, never ignored ones), so it is
 what a fresh clone holds. ``make init`` runs there with this interpreter as ``PYTHON``
 (the script needs nothing else), and the copy's own tests run against the real
-PostgreSQL: a fast subset that covers settings, accounts and tokens, the manifests
-and, without the example, the migrations from an empty database to ``alembic check``.
+PostgreSQL: a fast subset that covers settings, accounts and tokens, the manifests,
+the README's references and, without the example, the migrations from an empty
+database to ``alembic check``.
 """
 
 import hashlib
@@ -37,6 +38,7 @@ RENAMED_SUBSET = (
     "tests/test_users_auth.py",
     "tests/test_deploy_manifests.py",
     "tests/test_items.py",
+    "tests/test_documentation.py",
 )
 WITHOUT_EXAMPLE_SUBSET = (
     "tests/test_config.py",
@@ -44,6 +46,7 @@ WITHOUT_EXAMPLE_SUBSET = (
     "tests/test_deploy_manifests.py",
     "tests/test_migrations.py",
     "tests/test_routing.py",
+    "tests/test_documentation.py",
 )
 
 
