@@ -49,6 +49,7 @@ def server(database_url: str, metrics_dir: Path) -> Iterator[GunicornServer]:
         APP_VERSION="1.2.3",
         GIT_SHA="abc1234",
         DB_POOL_SIZE=str(POOL_SIZE),
+        DOCS_ENABLED="true",  # the schema is a plain Starlette route, labelled too
     )
     with GunicornServer(env, app="tests.apps:create_test_app()") as running:
         yield running
@@ -109,6 +110,7 @@ def test_routes_are_labelled_by_template_and_unmatched_paths_share_one_label(
         assert httpx.get(f"{server.base_url}/test/numbered/{number}").status_code == 200
     for path in ("/nope/1", "/nope/2"):
         assert httpx.get(f"{server.base_url}{path}").status_code == 404
+    assert httpx.get(f"{server.base_url}/openapi.json").status_code == 200
 
     text = scrape(server)
     labels = {"method": "GET", "route": "/test/numbered/{number}", "status_class": "2xx"}
@@ -117,6 +119,8 @@ def test_routes_are_labelled_by_template_and_unmatched_paths_share_one_label(
         sample(text, "http_requests_total", method="GET", route="unmatched", status_class="4xx")
         == 2
     )
+    schema = {"method": "GET", "route": "/openapi.json", "status_class": "2xx"}
+    assert sample(text, "http_requests_total", **schema) == 1
     assert "/test/numbered/1" not in text
     assert "/nope" not in text
 

@@ -42,17 +42,26 @@ class RouteTemplates:
         self._templates: dict[int, str] | None = None  # by id(): routes are unhashable
 
     def __call__(self, scope: Scope) -> str:
-        route = scope.get("route")
+        # FastAPI's routes put themselves in the scope; Starlette's plain routes (the docs
+        # pages and the schema) only their endpoint.
+        route = scope.get("route") or scope.get("endpoint")
         if route is None:
             return UNMATCHED_ROUTE
         if self._templates is None:
-            self._templates = {
-                id(context.original_route): context.path_format
-                for context in iter_route_contexts(self._routes)
-                if context.path_format
-            }
+            self._templates = self._build()
         template = self._templates.get(id(route)) or getattr(route, "path", None)
         return template if isinstance(template, str) else UNMATCHED_ROUTE
+
+    def _build(self) -> dict[int, str]:
+        templates: dict[int, str] = {}
+        for context in iter_route_contexts(self._routes):
+            if context.path_format:
+                route = context.original_route
+                templates[id(route)] = context.path_format
+                endpoint = getattr(route, "endpoint", None)
+                if endpoint is not None:
+                    templates.setdefault(id(endpoint), context.path_format)
+        return templates
 
 
 class RequestTelemetryMiddleware:
